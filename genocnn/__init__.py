@@ -1,0 +1,60 @@
+"""genocnn: convolutional networks that predict TF binding from DNA and export the motifs they learn.
+
+The data flow, one module per stage::
+
+    fasta -> encode -> data -> models -> train -> predict -> motifs -> motif_io -> compare -> report
+
+Public API (imported lazily, so ``import genocnn`` is cheap)::
+
+    read_fasta(path)                       -> iterator of (id, sequence)
+    one_hot(sequences, length=None)        -> torch.Tensor (N, 4, L)
+    train(pos, neg=None, out=..., ...)     -> Run
+    load_model(run_dir)                    -> ConvNet
+    predict(model, fasta_or_sequences)     -> pandas.DataFrame
+    extract_motifs(model, sequences)       -> list of Motif (PFM (4, w))
+    write_motifs(motifs, path, format=...) -> None
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "GenocnnError": "errors",
+    "read_fasta": "fasta",
+    "write_fasta": "fasta",
+    "one_hot": "encode",
+    "reverse_complement": "encode",
+    "Config": "config",
+    "load_config": "config",
+    "build_model": "models",
+    "train": "train",
+    "Run": "train",
+    "load_model": "train",
+    "predict": "predict",
+    "Motif": "motifs",
+    "extract_motifs": "motifs",
+    "filter_influence": "motifs",
+    "write_motifs": "motif_io",
+    "read_motifs": "motif_io",
+    "jaspar_motifs": "compare",
+    "name_motifs": "compare",
+    "tomtom_matches": "compare",
+    "export_motifs": "report",
+    "simulate": "simulate",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module 'genocnn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,148 @@
+"""Build a Conv1d / pooling / dense network from a :class:`ModelConfig`.
+
+No training code lives here: the network is a plain ``nn.Module`` mapping
+one-hot DNA ``(N, 4, L)`` to one logit per task ``(N, T)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import ConvBlock, ModelConfig
+from .errors import GenocnnError
+
+
+class Exp(nn.Module):
+    """Exponential activation (Koo & Ploenzke 2021): sharpens first-layer motifs."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.exp(x.clamp(max=20.0))
+
+
+def _activation(name: str) -> nn.Module:
+    return Exp() if name == "exp" else nn.ReLU()
+
+
+def _pool(kind: str, size: int) -> nn.Module:
+    if kind == "none" or size <= 1:
+        return nn.Identity()
+    cls = nn.MaxPool1d if kind == "max" else nn.AvgPool1d
+    return cls(size, ceil_mode=True)
+
+
+def conv_block(in_channels: int, block: ConvBlock) -> nn.Sequential:
+    """Conv1d (no padding) -> [BatchNorm] -> activation -> [pool] -> [dropout].
+
+    The first three layers are kept together as ``block[:3]`` so that the
+    activations of a block (before pooling) can be read off for motifs.
+    """
+    layers: list[nn.Module] = [
+        nn.Conv1d(in_channels, block.filters, block.kernel_size, dilation=block.dilation),
+        nn.BatchNorm1d(block.filters) if block.batch_norm else nn.Identity(),
+        _activation(block.activation),
+        _pool(block.pool, block.pool_size),
+        nn.Dropout(block.dropout) if block.dropout > 0 else nn.Identity(),
+    ]
+    return nn.Sequential(*layers)
+
+
+def output_length(config: ModelConfig, length: int) -> int:
+    """Positions left after all conv blocks for an input of ``length`` (before global pooling)."""
+    for b in config.conv:
+        length = length - b.dilation * (b.kernel_size - 1)
+        if length < 1:
+            return 0
+        if b.pool != "none" and b.pool_size > 1:
+            length = -(-length // b.pool_size)
+    return length
+
+
+class ConvNet(nn.Module):
+    """Convolutional network over one-hot DNA.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        Architecture.
+    n_tasks : int
+        Number of output logits.
+    length : int
+        Input length L the network is built for. With global pooling any
+        length of at least the receptive field works; without, exactly L.
+
+    Examples
+    --------
+    >>> from genocnn.config import ModelConfig
+    >>> net = ConvNet(ModelConfig(), n_tasks=1, length=100).eval()
+    >>> net(torch.zeros(2, 4, 100)).shape
+    torch.Size([2, 1])
+    """
+
+    def __init__(self, config: ModelConfig, n_tasks: int, length: int) -> None:
+        super().__init__()
+        self.config = config
+        self.length = length
+        remaining = output_length(config, length)
+        if remaining < 1:
+            raise GenocnnError(
+                f"model input length {length} is shorter than the network's receptive field; "
+                "use longer sequences, set data.length, or use smaller kernels/pools"
+            )
+        channels = 4
+        blocks = []
+        for block in config.conv:
+            blocks.append(conv_block(channels, block))
+            channels = block.filters
+        self.blocks = nn.ModuleList(blocks)
+        if config.global_pool == "max":
+            self.global_pool: nn.Module = nn.AdaptiveMaxPool1d(1)
+            width = channels
+        elif config.global_pool == "avg":
+            self.global_pool = nn.AdaptiveAvgPool1d(1)
+            width = channels
+        else:
+            self.global_pool = nn.Identity()
+            width = channels * remaining
+        dense: list[nn.Module] = []
+        for units in config.dense:
+            dense += [nn.Linear(width, units), nn.ReLU(), nn.Dropout(config.dense_dropout)]
+            width = units
+        dense.append(nn.Linear(width, n_tasks))
+        self.head = nn.Sequential(nn.Flatten(), *dense)
+
+    @property
+    def first_conv(self) -> nn.Conv1d:
+        """The first-layer convolution, whose filters become motifs."""
+        return self.blocks[0][0]
+
+    def first_layer_activations(self, x: torch.Tensor) -> torch.Tensor:
+        """Activations of the first block before pooling.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (N, 4, L), float32
+
+        Returns
+        -------
+        torch.Tensor, shape (N, F, L - k + 1)
+            Position ``i`` covers input window ``x[:, :, i : i + k]``.
+        """
+        return self.blocks[0][:3](x)
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.global_pool(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits, shape (N, T); forward/reverse-complement averaged in eval mode if configured."""
+        logits = self._logits(x)
+        if self.config.rc_average and not self.training:
+            logits = 0.5 * (logits + self._logits(x.flip(-2, -1)))
+        return logits
+
+
+def build_model(config: ModelConfig, n_tasks: int, length: int) -> ConvNet:
+    """Build the network described by ``config``; see :class:`ConvNet`."""
+    return ConvNet(config, n_tasks, length)

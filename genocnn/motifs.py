@@ -1,0 +1,273 @@
+"""First-layer filters -> motifs: PFM, PPM, PWM, information content.
+
+For each first-layer filter, the input windows where its activation exceeds a
+fraction (default 0.5) of its maximum over the given sequences are stacked and
+their bases counted (the Basset / Koo & Eddy procedure). Counts form the PFM;
+pseudocounts give the PPM and the log-odds PWM against the background.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .encode import one_hot
+from .predict import _records
+
+ALPHABET = "ACGT"
+UNIFORM_BACKGROUND = (0.25, 0.25, 0.25, 0.25)
+
+
+@dataclass
+class Motif:
+    """A DNA motif held as a position frequency matrix.
+
+    Parameters
+    ----------
+    name : str
+        Identifier written to motif files (no whitespace), e.g. ``"filter_3"``.
+    pfm : np.ndarray, shape (4, w), float64
+        Base counts per position in A, C, G, T order. Fractional counts are
+        allowed (ambiguous bases contribute fractions).
+    sites : int
+        Number of sequence windows the counts come from (``nsites``).
+    background : tuple of 4 float
+        Background base frequencies used for the PWM and information content.
+    pseudocount : float
+        Total pseudocount added to each column, split by the background
+        frequencies, before normalising to probabilities.
+    description : str
+        Free text (e.g. the best JASPAR match), written where formats allow.
+    """
+
+    name: str
+    pfm: np.ndarray
+    sites: int = 0
+    background: tuple[float, float, float, float] = UNIFORM_BACKGROUND
+    pseudocount: float = 1.0
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.pfm = np.asarray(self.pfm, dtype=np.float64)
+        if self.pfm.ndim != 2 or self.pfm.shape[0] != 4:
+            raise ValueError(f"pfm must have shape (4, w), got {self.pfm.shape}")
+
+    @property
+    def width(self) -> int:
+        """Number of positions ``w``."""
+        return int(self.pfm.shape[1])
+
+    @property
+    def ppm(self) -> np.ndarray:
+        """Position probability matrix, shape (4, w); columns sum to 1."""
+        counts = self.pfm + self.pseudocount * np.asarray(self.background)[:, None]
+        return counts / counts.sum(axis=0, keepdims=True)
+
+    @property
+    def pwm(self) -> np.ndarray:
+        """Log2-odds position weight matrix against the background, shape (4, w)."""
+        return np.log2(self.ppm / np.asarray(self.background)[:, None])
+
+    @property
+    def information_content(self) -> float:
+        """Total information content in bits (relative entropy to the background)."""
+        return float(column_information(self.ppm, self.background).sum())
+
+    @property
+    def consensus(self) -> str:
+        """Most likely base per position; lowercase where it has under 0.5 probability."""
+        ppm = self.ppm
+        best = ppm.argmax(axis=0)
+        return "".join(
+            ALPHABET[b] if ppm[b, j] >= 0.5 else ALPHABET[b].lower() for j, b in enumerate(best)
+        )
+
+
+def column_information(ppm: np.ndarray, background=UNIFORM_BACKGROUND) -> np.ndarray:
+    """Information content per column in bits.
+
+    Parameters
+    ----------
+    ppm : np.ndarray, shape (4, w)
+        Probabilities; columns sum to 1.
+    background : sequence of 4 float
+        Background frequencies.
+
+    Returns
+    -------
+    np.ndarray, shape (w,)
+        Relative entropy of each column to the background.
+    """
+    bg = np.asarray(background, dtype=np.float64)[:, None]
+    p = np.clip(ppm, 1e-12, 1.0)
+    return (ppm * np.log2(p / bg)).sum(axis=0)
+
+
+class MotifList(list):
+    """A list of :class:`Motif` with ``skipped``: {filter index: sites} for filters left out."""
+
+    skipped: dict[int, int]
+
+    def __init__(self, motifs=(), skipped: dict[int, int] | None = None) -> None:
+        super().__init__(motifs)
+        self.skipped = dict(skipped or {})
+
+
+def filter_site_counts(
+    model, x, threshold: float = 0.5, batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """Count bases of the windows that activate each first-layer filter.
+
+    A window counts for filter ``f`` when its activation exceeds ``threshold``
+    times the filter's maximum activation over all of ``x``.
+
+    Parameters
+    ----------
+    model : ConvNet
+    x : torch.Tensor, shape (N, 4, L), float32
+    threshold : float
+    batch_size : int
+
+    Returns
+    -------
+    counts : np.ndarray, shape (F, 4, k), float64
+        Summed one-hot windows (ambiguous bases add fractions, padding nothing).
+    sites : np.ndarray, shape (F,), int64
+        Number of windows counted per filter.
+    """
+    model = model.eval()
+    device = next(model.parameters()).device
+    k = model.first_conv.kernel_size[0]
+    n_filters = model.first_conv.out_channels
+    with torch.no_grad():
+        peak = torch.full((n_filters,), -float("inf"))
+        for i in range(0, len(x), batch_size):
+            act = model.first_layer_activations(x[i : i + batch_size].to(device)).float().cpu()
+            peak = torch.maximum(peak, act.amax(dim=(0, 2)))
+        cutoff = threshold * peak
+        counts = torch.zeros(n_filters, 4, k, dtype=torch.float64)
+        sites = torch.zeros(n_filters, dtype=torch.int64)
+        for i in range(0, len(x), batch_size):
+            xb = x[i : i + batch_size]
+            act = model.first_layer_activations(xb.to(device)).float().cpu()
+            hits = (act > cutoff[None, :, None]) & (peak[None, :, None] > 0)
+            windows = xb.unfold(2, k, 1)  # (B, 4, P, k)
+            counts += torch.einsum("bfp,bcpk->fck", hits.double(), windows.double())
+            sites += hits.sum(dim=(0, 2))
+    return counts.numpy(), sites.numpy()
+
+
+def extract_motifs(
+    model,
+    sequences,
+    threshold: float = 0.5,
+    min_sites: int = 10,
+    pseudocount: float = 1.0,
+    background=UNIFORM_BACKGROUND,
+    batch_size: int = 256,
+) -> MotifList:
+    """Turn each first-layer filter of ``model`` into a motif.
+
+    Parameters
+    ----------
+    model : ConvNet
+    sequences : path, iterable of str / (id, str), or torch.Tensor (N, 4, L)
+        Sequences whose windows are counted (usually the bound ones).
+    threshold : float
+        Fraction of each filter's maximum activation a window must exceed.
+    min_sites : int
+        Filters with fewer windows are skipped (listed in ``.skipped``).
+    pseudocount : float
+        Total pseudocount per column, split by ``background``.
+    background : 4 floats
+
+    Returns
+    -------
+    MotifList
+        Motifs named ``filter_<i>`` in filter order; ``extra["filter"]`` is the
+        filter index.
+    """
+    x = encode_for(model, sequences)
+    counts, sites = filter_site_counts(model, x, threshold, batch_size)
+    motifs, skipped = [], {}
+    for f in range(len(sites)):
+        if sites[f] < min_sites:
+            skipped[f] = int(sites[f])
+            continue
+        motifs.append(
+            Motif(
+                name=f"filter_{f}",
+                pfm=counts[f],
+                sites=int(sites[f]),
+                background=tuple(background),
+                pseudocount=pseudocount,
+                extra={"filter": f},
+            )
+        )
+    return MotifList(motifs, skipped)
+
+
+def encode_for(model, sequences) -> torch.Tensor:
+    """Sequences (path, strings, (id, seq) pairs or a tensor) -> (N, 4, L) at the model's length."""
+    if isinstance(sequences, torch.Tensor):
+        return sequences
+    return one_hot([s for _, s in _records(sequences)], length=model.length)
+
+
+def filter_influence(model, sequences, batch_size: int = 256) -> np.ndarray:
+    """Per-filter influence: how much predictions drop when a filter is nullified.
+
+    Each first-layer filter's activation is replaced by its mean over all
+    sequences and positions (Basset-style nullification); the influence is the
+    mean decrease of the predicted probability, averaged over tasks.
+
+    Parameters
+    ----------
+    model : ConvNet
+    sequences : path, iterable of str / (id, str), or torch.Tensor (N, 4, L)
+
+    Returns
+    -------
+    np.ndarray, shape (F,)
+        Larger = the model relies more on that filter for binding calls.
+    """
+    x = encode_for(model, sequences)
+    model = model.eval()
+    device = next(model.parameters()).device
+    activation_layer = model.blocks[0][2]
+    n_filters = model.first_conv.out_channels
+    with torch.no_grad():
+        total = torch.zeros(n_filters, dtype=torch.float64)
+        positions = 0
+        for i in range(0, len(x), batch_size):
+            act = model.first_layer_activations(x[i : i + batch_size].to(device)).float()
+            total += act.sum(dim=(0, 2)).double().cpu()
+            positions += act.shape[0] * act.shape[2]
+        means = (total / max(positions, 1)).float().to(device)
+        state = {"filter": None}
+
+        def nullify(_module, _inputs, output):
+            f = state["filter"]
+            if f is None:
+                return output
+            output = output.clone()
+            output[:, f, :] = means[f]
+            return output
+
+        handle = activation_layer.register_forward_hook(nullify)
+        try:
+            influence = np.zeros(n_filters)
+            for i in range(0, len(x), batch_size):
+                xb = x[i : i + batch_size].to(device)
+                state["filter"] = None
+                base = torch.sigmoid(model(xb).float())
+                for f in range(n_filters):
+                    state["filter"] = f
+                    drop = base - torch.sigmoid(model(xb).float())
+                    influence[f] += float(drop.mean(dim=1).sum())
+        finally:
+            handle.remove()
+    return influence / max(len(x), 1)

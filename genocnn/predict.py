@@ -1,0 +1,64 @@
+"""Batched predictions per sequence: probabilities of binding, one column per task."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterable, Iterator
+
+import pandas as pd
+import torch
+
+from .encode import one_hot
+from .fasta import read_fasta
+from .models import ConvNet
+from .train import predict_logits
+
+
+def _records(fasta_or_sequences: str | os.PathLike | Iterable) -> Iterator[tuple[str, str]]:
+    """A FASTA path -> its records; strings -> ``seq0, seq1, ...``; (id, seq) pairs pass through."""
+    if isinstance(fasta_or_sequences, (str, os.PathLike)):
+        yield from read_fasta(fasta_or_sequences)
+        return
+    for i, item in enumerate(fasta_or_sequences):
+        yield (f"seq{i}", item) if isinstance(item, str) else (str(item[0]), item[1])
+
+
+def _batches(records: Iterator[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
+    while batch := list(itertools.islice(records, size)):
+        yield batch
+
+
+def predict(
+    model: ConvNet,
+    fasta_or_sequences: str | os.PathLike | Iterable,
+    batch_size: int = 256,
+) -> pd.DataFrame:
+    """Binding probabilities for each sequence, streaming in batches.
+
+    Parameters
+    ----------
+    model : ConvNet
+        From :func:`genocnn.load_model` or ``train(...).model``.
+    fasta_or_sequences : path, or iterable of str or of (id, sequence)
+        Sequences of any length: they are centre-cropped or zero-padded to the
+        model's input length, as in training.
+    batch_size : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        Column ``id`` then one probability column per task (``bound`` for a
+        pos/neg model), rows in input order.
+    """
+    tasks = getattr(model, "tasks", None) or [f"task{i}" for i in range(model.head[-1].out_features)]
+    ids: list[str] = []
+    probs: list[torch.Tensor] = []
+    for batch in _batches(_records(fasta_or_sequences), batch_size):
+        x = one_hot([s for _, s in batch], length=model.length)
+        probs.append(torch.sigmoid(predict_logits(model, x, batch_size)))
+        ids.extend(name for name, _ in batch)
+    values = torch.cat(probs).numpy() if probs else torch.zeros(0, len(tasks)).numpy()
+    table = pd.DataFrame(values, columns=tasks)
+    table.insert(0, "id", ids)
+    return table

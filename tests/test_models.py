@@ -1,0 +1,42 @@
+import pytest
+import torch
+
+from genocnn.config import config_from_dict, load_config
+from genocnn.errors import GenocnnError
+from genocnn.models import build_model, output_length
+
+
+def test_output_shape_and_rc_average_is_strand_symmetric():
+    torch.manual_seed(0)
+    net = build_model(load_config("default").model, n_tasks=3, length=200).eval()
+    x = torch.nn.functional.one_hot(torch.randint(0, 4, (5, 200)), 4).permute(0, 2, 1).float()
+    out = net(x)
+    assert out.shape == (5, 3)
+    assert torch.allclose(out, net(x.flip(-2, -1)), atol=1e-5)
+
+
+def test_batch_size_invariance():
+    torch.manual_seed(0)
+    net = build_model(load_config("basset").model, 1, 300).eval()
+    x = torch.nn.functional.one_hot(torch.randint(0, 4, (8, 300)), 4).permute(0, 2, 1).float()
+    together = net(x)
+    single = torch.cat([net(x[i : i + 1]) for i in range(8)])
+    assert torch.allclose(together, single, atol=1e-5)
+
+
+def test_exp_activation_and_flatten_head():
+    cfg = config_from_dict({"model": {"conv": [{"activation": "exp", "pool_size": 10}], "global_pool": "none"}})
+    net = build_model(cfg.model, 2, 100).eval()
+    assert net(torch.zeros(1, 4, 100)).shape == (1, 2)
+    assert output_length(cfg.model, 100) == 9
+
+
+def test_too_short_input_is_a_user_error():
+    with pytest.raises(GenocnnError, match="receptive field"):
+        build_model(load_config("basset").model, 1, 10)
+
+
+def test_first_layer_activation_windows():
+    net = build_model(load_config("deepbind").model, 1, 100).eval()
+    k = net.first_conv.kernel_size[0]
+    assert net.first_layer_activations(torch.zeros(2, 4, 100)).shape == (2, net.first_conv.out_channels, 100 - k + 1)
