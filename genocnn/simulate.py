@@ -106,7 +106,8 @@ def simulate(
     motif = find_motif(tf)
     if motif.width > length:
         raise GenocnnError(f"simulate: motif {motif.name} ({motif.width} bp) is longer than {length} bp")
-    decoy_motifs = [find_motif(d) for d in decoys if d]
+    base = motif.name.split(".")[0]
+    decoy_motifs = [m for m in (find_motif(d) for d in decoys if d) if m.name.split(".")[0] != base]
     seqs = background(2 * n, length, gc, rng)
     rows = []
     for i in range(2 * n):

@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,7 +163,7 @@ def fit(
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            total += float(loss) * len(xb)
+            total += float(loss.detach()) * len(xb)
             count += len(xb)
         logits = predict_logits(model, valid_x, device=device)
         valid = evaluate(valid_y, logits, data.tasks)
@@ -221,6 +222,8 @@ def load_model(run_dir: str | os.PathLike, device: str | torch.device | None = "
         path = path / "model.pt"
     if not path.is_file():
         raise GenocnnError(f"{run_dir}: not a genocnn run directory (no model.pt)")
+    if not zipfile.is_zipfile(path):
+        raise GenocnnError(f"{path}: not a readable genocnn checkpoint (not a torch zip file)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:

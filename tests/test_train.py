@@ -1,0 +1,78 @@
+import json
+import pickle
+
+import pandas as pd
+import pytest
+import torch
+
+from genocnn.errors import GenocnnError
+from genocnn.train import load_model, resolve_device, train
+
+
+def test_run_directory_contents(tiny_run):
+    d = tiny_run.run_dir
+    assert {p.name for p in d.iterdir()} >= {"model.pt", "config.yaml", "history.tsv", "metrics.json"}
+    metrics = json.loads((d / "metrics.json").read_text())
+    assert metrics["auroc"] > 0.9 and 0 < metrics["auprc"] <= 1
+    history = pd.read_csv(d / "history.tsv", sep="\t")
+    assert list(history.columns[:4]) == ["epoch", "train_loss", "valid_loss", "valid_auroc"]
+    assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
+    state = torch.load(d / "model.pt", weights_only=True)
+    assert state["length"] == 100 and state["tasks"] == ["bound"]
+
+
+def test_same_seed_same_weights_on_cpu(tiny_fastas, tiny_config, tmp_path):
+    pos, neg = tiny_fastas
+    cfg = tiny_config.replace(training={"epochs": 2})
+    a = train(pos, neg, tmp_path / "a", cfg, device="cpu", progress=False)
+    b = train(pos, neg, tmp_path / "b", cfg, device="cpu", progress=False)
+    for (k, v), w in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(v, w), k
+    assert a.metrics == b.metrics
+
+
+def test_load_model_round_trip(tiny_run):
+    model = load_model(tiny_run.run_dir)
+    x = torch.rand(3, 4, 100)
+    assert torch.allclose(model(x), tiny_run.model(x), atol=1e-6)
+    assert model.tasks == ["bound"] and model.length == 100
+
+
+def test_load_model_refuses_foreign_and_malicious_files(tmp_path):
+    with pytest.raises(GenocnnError, match="not a genocnn run"):
+        load_model(tmp_path)
+    (tmp_path / "model.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(GenocnnError, match="not a readable"):
+        load_model(tmp_path)
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "model.pt")
+    with pytest.raises(GenocnnError, match="not a genocnn checkpoint"):
+        load_model(tmp_path)
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    torch.save({"format": Evil()}, tmp_path / "model.pt", pickle_protocol=pickle.HIGHEST_PROTOCOL)
+    with pytest.raises(GenocnnError, match="refused"):
+        load_model(tmp_path)
+    assert not marker.exists()
+
+
+def test_device_resolution():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(GenocnnError, match="unknown device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(GenocnnError, match="CUDA is not available"):
+            resolve_device("cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_with_mixed_precision(tiny_fastas, tiny_config, tmp_path):
+    pos, neg = tiny_fastas
+    run = train(pos, neg, tmp_path / "gpu", tiny_config, device="cuda", progress=False)
+    assert run.metrics["auroc"] > 0.9
