@@ -43,6 +43,9 @@ _EXPORTS = {
     "name_motifs": "compare",
     "tomtom_matches": "compare",
     "export_motifs": "report",
+    "scan": "scan",
+    "call_sites": "scan",
+    "scan_genome": "scan",
     "simulate": "simulate",
 }
 

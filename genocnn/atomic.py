@@ -11,6 +11,14 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .errors import GenocnnError
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -36,10 +44,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     'hello'
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    if target.is_dir():
+        raise GenocnnError(f"{target}: is a directory; give a file name to write")
+    for parent in (target.parent, *target.parent.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise GenocnnError(f"{parent}: exists and is not a directory; cannot write {target}")
+            break
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise GenocnnError(f"{target}: cannot write ({exc.strerror})") from None
     os.close(fd)
     tmp = Path(name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give outputs the usual mode
     try:
         yield tmp
         os.replace(tmp, target)

@@ -126,6 +126,30 @@ def simulate(
     typer.echo(f"planted {sim.motif.name} {sim.motif.description}; wrote {sim.pos}, {sim.neg}, {sim.truth}, {sim.motifs}")
 
 
+@app.command()
+@_user_errors
+def scan(
+    run: Path = typer.Argument(..., help="Run directory from `genocnn train`."),
+    genome: Path = typer.Argument(..., help="FASTA (.gz ok) of long sequences, e.g. a genome; every record is scanned."),
+    out: Path = typer.Option(..., "--out", help="BED6 of called sites to write."),
+    threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Probability a window needs to be part of a site."),
+    stride: int = typer.Option(1, "--stride", min=1, help="Score every stride-th window start (1: every position)."),
+    task: Optional[str] = typer.Option(None, "--task", help="Task to call sites on [default: the first]."),
+    bedgraph: Optional[Path] = typer.Option(None, "--bedgraph", help="Also write the per-position probability track."),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Windows per batch (models without global pooling)."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Score every window along long sequences and write the called sites as BED."""
+    from .scan import scan_genome
+    from .train import load_model
+
+    sites = scan_genome(load_model(run, device), genome, out, threshold, stride, task, bedgraph, batch_size,
+                        progress=not quiet)
+    track = f" and the track to {bedgraph}" if bedgraph is not None else ""
+    typer.echo(f"{len(sites)} sites written to {out}{track}")
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="genocnn")

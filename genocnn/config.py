@@ -173,11 +173,15 @@ class MotifConfig:
         Filters with fewer windows are skipped and reported.
     pseudocount : float
         Total pseudocount per column, split by the background.
+    trim_ic : float
+        Flanking columns under this many bits are trimmed before export
+        (0 keeps the full filter width).
     """
 
     threshold: float = 0.5
     min_sites: int = 10
     pseudocount: float = 1.0
+    trim_ic: float = 0.3
 
     def validate(self, where: str) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -186,6 +190,8 @@ class MotifConfig:
             raise GenocnnError(f"{where}: motifs.min_sites must be >= 1")
         if self.pseudocount < 0:
             raise GenocnnError(f"{where}: motifs.pseudocount must be >= 0")
+        if not 0.0 <= self.trim_ic < 2.0:
+            raise GenocnnError(f"{where}: motifs.trim_ic must be in [0, 2)")
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,33 @@ def column_information(ppm: np.ndarray, background=UNIFORM_BACKGROUND) -> np.nda
     return (ppm * np.log2(p / bg)).sum(axis=0)
 
 
+def trim(motif: Motif, min_ic: float = 0.3) -> Motif:
+    """Drop flanking columns whose information content is below ``min_ic`` bits.
+
+    Filters are wider than most motifs; their uninformative flanks otherwise
+    make Tomtom report spurious matches. At least one column is kept.
+    ``extra["trim_offset"]`` records how many columns were cut on the left.
+
+    Examples
+    --------
+    >>> m = Motif("m", np.array([[5, 20, 0], [5, 0, 0], [5, 0, 20], [5, 0, 0]]), sites=20)
+    >>> trim(m).consensus
+    'AG'
+    """
+    ic = column_information(motif.ppm, motif.background)
+    keep = np.flatnonzero(ic >= min_ic)
+    start, stop = (int(keep[0]), int(keep[-1]) + 1) if len(keep) else (int(ic.argmax()), int(ic.argmax()) + 1)
+    return Motif(
+        motif.name,
+        motif.pfm[:, start:stop],
+        motif.sites,
+        motif.background,
+        motif.pseudocount,
+        motif.description,
+        {**motif.extra, "trim_offset": start},
+    )
+
+
 class MotifList(list):
     """A list of :class:`Motif` with ``skipped``: {filter index: sites} for filters left out."""
 

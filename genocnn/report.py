@@ -11,7 +11,7 @@ import pandas as pd
 from .atomic import atomic_open
 from .compare import name_motifs
 from .motif_io import write_motifs
-from .motifs import MotifList, encode_for, extract_motifs, filter_influence
+from .motifs import MotifList, encode_for, extract_motifs, filter_influence, trim
 
 MOTIF_FILES = {"meme": "motifs.meme", "jaspar": "motifs.jaspar", "transfac": "motifs.transfac"}
 
@@ -65,7 +65,7 @@ def export_motifs(
     """Extract, rank and name a model's first-layer motifs and write them to ``out_dir``.
 
     Writes ``motifs.meme``, ``motifs.jaspar``, ``motifs.transfac`` (the same
-    matrices, most influential first) and ``filters.tsv`` (the returned table).
+    matrices, flanks under ``motifs.trim_ic`` bits trimmed, most influential first) and ``filters.tsv`` (the returned table).
 
     Parameters
     ----------
@@ -91,6 +91,7 @@ def export_motifs(
         pseudocount=cfg.pseudocount,
     )
     influence = filter_influence(model, x)
+    motifs = MotifList([trim(m, cfg.trim_ic) for m in motifs], motifs.skipped)
     matches = name_motifs(motifs, db=db) if len(motifs) else pd.DataFrame()
     table = motif_table(motifs, influence, matches)
     by_name = {m.name: m for m in motifs}
