@@ -47,6 +47,11 @@ _EXPORTS = {
     "call_sites": "scan",
     "scan_genome": "scan",
     "simulate": "simulate",
+    "simulate_multitask": "simulate",
+    "attribute": "attribution",
+    "ism": "attribution",
+    "gradient_x_input": "attribution",
+    "attribution_motifs": "attribution",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -6,6 +6,7 @@ Every user mistake surfaces as one line on stderr and exit status 2.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -42,40 +43,107 @@ DEVICE_HELP = "auto (CUDA with mixed precision when present), cpu, cuda, cuda:N 
 @app.command()
 @_user_errors
 def train(
-    pos: Path = typer.Option(..., "--pos", help="FASTA (.gz ok) of bound sequences, e.g. ChIP-seq peaks."),
-    out: Path = typer.Option(..., "--out", help="Run directory to write."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory to write."),
+    pos: Optional[Path] = typer.Option(None, "--pos", help="FASTA (.gz ok) of bound sequences, e.g. ChIP-seq peaks."),
     neg: Optional[Path] = typer.Option(None, "--neg", help="FASTA of unbound sequences [default: dinucleotide-shuffled positives]."),
-    config: Optional[str] = typer.Option(None, "--config", help="Preset name (see configs/) or YAML file."),
+    fasta: Optional[Path] = typer.Option(None, "--fasta", help="FASTA of all sequences, for multi-task --labels."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="TSV: id, then one 0/1/NA column per task."),
+    config: Optional[str] = typer.Option(None, "--config", help="Preset name (see `genocnn config list`) or YAML file."),
+    set_: list[str] = typer.Option([], "--set", help="Config override, e.g. --set training.lr=3e-4 (repeatable)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Override training.epochs."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Override training.seed."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory from its last.pt."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    bed: Optional[Path] = typer.Option(None, "--bed", help="BED/narrowPeak of bound regions, re-centred on summit or midpoint (needs --genome)."),
+    genome: Optional[Path] = typer.Option(None, "--genome", help="Genome FASTA, plain or bgzip (not plain gzip); .fai built beside it."),
+    negatives: Optional[str] = typer.Option(None, "--negatives", help="With --bed: gc (GC-matched genomic windows) or shuffle (dinucleotide shuffles) [default: gc]."),
+    valid_chroms: Optional[str] = typer.Option(None, "--valid-chroms", help="Comma-separated chromosomes held out for validation, e.g. chr8,chr9."),
+    test_chroms: Optional[str] = typer.Option(None, "--test-chroms", help="Comma-separated chromosomes held out for the test metrics, e.g. chr10,chr11."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad BED lines (counted on stderr) instead of failing."),
 ) -> None:
-    """Train a binding model; writes model.pt, config.yaml, history.tsv, metrics.json."""
+    """Train a binding model; writes model.pt, last.pt, config.yaml, history.tsv, metrics.json, run.json."""
     from .train import train as run_training
 
-    run = run_training(pos, neg, out, config, epochs, seed, device, progress=not quiet)
-    typer.echo(
-        f"test AUROC {run.metrics['auroc']:.4f}  AUPRC {run.metrics['auprc']:.4f}  "
-        f"({run.metrics['n_test']} held-out sequences); run written to {run.run_dir}"
+    if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
+        raise GenocnnError(f"--resume {resume} and --out {out} name different runs")
+    out = resume if resume is not None else out
+    if out is None:
+        raise GenocnnError("--out is required (the run directory to write)")
+    held = [[c.strip() for c in (names or "").split(",") if c.strip()] for names in (valid_chroms, test_chroms)]
+    run = run_training(
+        pos, neg, out, config, epochs, seed, device, progress=not quiet,
+        fasta=fasta, labels=labels, overrides=set_, resume=resume is not None, command=sys.argv,
+        bed=bed, genome=genome, negatives=negatives, skip_bad=skip_bad,
+        valid_chroms=held[0], test_chroms=held[1],
     )
+    if int(os.environ.get("RANK", "0")) == 0:
+        per_task = run.metrics["tasks"]
+        if len(per_task) > 1:
+            for name, m in per_task.items():
+                typer.echo(f"{name}: test AUROC {m['auroc']:.4f}  AUPRC {m['auprc']:.4f}")
+        typer.echo(
+            f"test AUROC {run.metrics['auroc']:.4f}  AUPRC {run.metrics['auprc']:.4f}  "
+            f"({run.metrics['n_test']} held-out sequences); run written to {run.run_dir}"
+        )
+
+
+config_app = typer.Typer(help="Show the configuration presets.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+@_user_errors
+def config_show(
+    preset: str = typer.Argument("default", help="Preset name or YAML file."),
+    set_: list[str] = typer.Option([], "--set", help="Override to apply before printing."),
+) -> None:
+    """Print a preset (or file) as the full YAML config, overrides applied."""
+    from .config import apply_overrides, dump_config, load_config
+
+    typer.echo(dump_config(apply_overrides(load_config(preset), set_)), nl=False)
+
+
+@config_app.command("list")
+def config_list() -> None:
+    """List the presets shipped in configs/."""
+    from .config import preset_names
+
+    for name in preset_names():
+        typer.echo(name)
 
 
 @app.command()
 @_user_errors
 def predict(
     run: Path = typer.Argument(..., help="Run directory from `genocnn train`."),
-    seqs: Path = typer.Argument(..., help="FASTA (.gz ok) of sequences to score."),
+    seqs: Optional[Path] = typer.Argument(None, help="FASTA (.gz ok) of sequences to score (or give --bed and --genome)."),
     out: Path = typer.Option(..., "--out", help="TSV to write: id, then one probability column per task."),
     batch_size: int = typer.Option(256, "--batch-size", min=1),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    bed: Optional[Path] = typer.Option(None, "--bed", help="Score the model-length window around each interval of this BED/narrowPeak (needs --genome); ids are chrom:start-end."),
+    genome: Optional[Path] = typer.Option(None, "--genome", help="Genome FASTA (plain or bgzip) for --bed."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad BED lines (counted on stderr) instead of failing."),
 ) -> None:
-    """Predict binding probabilities for every sequence of a FASTA file."""
+    """Predict binding probabilities for every sequence of a FASTA file, or every interval of a BED."""
     from .atomic import atomic_open
     from .predict import predict as run_predict
     from .train import load_model
 
-    table = run_predict(load_model(run, device), seqs, batch_size)
+    if (bed is None) != (genome is None):
+        raise GenocnnError("--bed and --genome go together")
+    if (seqs is None) == (bed is None):
+        raise GenocnnError("give either a FASTA of sequences or --bed and --genome")
+    model = load_model(run, device)
+    if bed is not None:
+        from .genome import peak_windows
+
+        windows = peak_windows(bed, genome, model.length, skip_bad)
+        for note in windows.notes:
+            typer.echo(f"genocnn: {note}", err=True)
+        table = run_predict(model, list(zip(windows.ids, windows.sequences)), batch_size)
+    else:
+        table = run_predict(model, seqs, batch_size)
     with atomic_open(out) as fh:
         table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
     typer.echo(f"{len(table)} predictions written to {out}")
@@ -86,24 +154,33 @@ def predict(
 def motifs(
     run: Path = typer.Argument(..., help="Run directory from `genocnn train`."),
     seqs: Path = typer.Argument(..., help="FASTA of sequences whose windows make the motifs (usually the bound ones)."),
-    out: Path = typer.Option(..., "--out", help="Directory for motifs.meme/.jaspar/.transfac and filters.tsv."),
-    threshold: Optional[float] = typer.Option(None, "--threshold", help="Fraction of a filter's max activation [default: from the run config, 0.5]."),
-    min_sites: Optional[int] = typer.Option(None, "--min-sites", help="Skip filters with fewer windows [default: from the run config]."),
-    db: Optional[Path] = typer.Option(None, "--db", help="MEME file to name motifs against [default: JASPAR CORE vertebrates]."),
+    out: Path = typer.Option(..., "--out", help="Directory for motifs.meme/.jaspar/.transfac/.motif (HOMER), filters.tsv, logos/ and report.html."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Fraction of a filter's max activation (default: from the run config, 0.5)."),
+    min_sites: Optional[int] = typer.Option(None, "--min-sites", help="Skip filters with fewer windows (default: from the run config)."),
+    db: Optional[Path] = typer.Option(None, "--db", help="Motif file (MEME/JASPAR/TRANSFAC/HOMER) to name motifs against (default: JASPAR CORE)."),
+    jaspar_release: Optional[str] = typer.Option(None, "--jaspar-release", help="JASPAR release, e.g. JASPAR2022 (default: the latest pyjaspar ships)."),
+    tax_group: str = typer.Option("vertebrates", "--tax-group", help="JASPAR taxonomic group (vertebrates, insects, plants, fungi, nematodes, urochordates, ...) or 'all'."),
     top: int = typer.Option(5, "--top", help="How many motifs to print."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
-    """Turn first-layer filters into motifs, rank them by influence and name them against JASPAR."""
-    from .report import export_motifs
+    """Turn first-layer filters into motifs, rank them by influence, name them against JASPAR, cluster them, draw logos and an HTML report.
+
+    Influence is the drop of the predicted probability when a filter is
+    nullified; loss_change treats every given sequence as bound (label 1).
+    """
+    from .report import REPORT_FILE, cluster_sentence, export_motifs
     from .train import load_model
 
-    table = export_motifs(load_model(run, device), seqs, out, threshold, min_sites, db)
+    group = None if tax_group.lower() == "all" else tax_group
+    table = export_motifs(load_model(run, device), seqs, out, threshold, min_sites, db,
+                          run_dir=run, release=jaspar_release, tax_group=group)
     exported = table[table["status"] == "exported"]
     typer.echo(f"{len(exported)} motifs written to {out}/ ({len(table) - len(exported)} filters skipped)")
-    shown = exported.head(top)[["motif", "influence", "consensus", "jaspar_id", "jaspar_name", "p_value"]]
+    typer.echo(cluster_sentence(table))
+    shown = exported.head(top)[["motif", "influence", "cluster", "consensus", "jaspar_id", "jaspar_name", "p_value"]]
     if len(shown):
         typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-
+    typer.echo(f"report: {out / REPORT_FILE}")
 
 @app.command()
 @_user_errors
@@ -116,10 +193,17 @@ def simulate(
     decoys: Optional[str] = typer.Option(None, "--decoys", help="Comma-separated JASPAR ids/names planted in all sequences, '' for none [default: GATA1, SP1, SPI1, CEBPA]."),
     decoy_rate: float = typer.Option(0.5, "--decoy-rate", min=0.0, max=1.0),
     seed: int = typer.Option(0, "--seed"),
+    tfs: Optional[str] = typer.Option(None, "--tfs", help="Comma-separated TFs: multi-task data (seqs.fa + labels.tsv, --n sequences, 0-3 sites each) instead of pos/neg."),
 ) -> None:
-    """Make labelled example data by planting a real JASPAR motif in random background."""
-    from .simulate import DEFAULT_DECOYS
+    """Make labelled example data by planting real JASPAR motifs in random background."""
+    from .simulate import DEFAULT_DECOYS, simulate_multitask
     from .simulate import simulate as run_simulation
+
+    if tfs is not None:
+        multi = simulate_multitask(out, tuple(t for t in tfs.split(",") if t), n, length, seed=seed)
+        names = ", ".join(f"{m.name} {m.description}" for m in multi.planted)
+        typer.echo(f"planted {names}; wrote {multi.fasta}, {multi.labels}, {multi.motifs}")
+        return
 
     decoy_ids = DEFAULT_DECOYS if decoys is None else tuple(d for d in decoys.split(",") if d)
     sim = run_simulation(out, tf, n, length, site_fraction, decoy_ids, decoy_rate, seed=seed)
@@ -148,6 +232,30 @@ def scan(
                         progress=not quiet)
     track = f" and the track to {bedgraph}" if bedgraph is not None else ""
     typer.echo(f"{len(sites)} sites written to {out}{track}")
+
+
+@app.command()
+@_user_errors
+def attribute(
+    run: Path = typer.Argument(..., help="Run directory from `genocnn train`."),
+    seqs: Path = typer.Argument(..., help="FASTA (.gz ok) of sequences to explain (usually bound ones)."),
+    out: Path = typer.Option(..., "--out", help="Directory for attributions.npz, logos/, seqlet_motifs.meme/.jaspar, seqlets.tsv."),
+    method: str = typer.Option("ism", "--method", help="ism (in-silico mutagenesis) or grad (gradient x input, mean-gradient corrected)."),
+    max_seqs: Optional[int] = typer.Option(None, "--max-seqs", min=1, help="Only the first N sequences [default: all]."),
+    plot: int = typer.Option(5, "--plot", min=0, help="Draw contribution logos for the first K sequences."),
+    task: Optional[str] = typer.Option(None, "--task", help="Task to explain [default: the first]."),
+    db: Optional[Path] = typer.Option(None, "--db", help="MEME file to name motifs against [default: JASPAR CORE vertebrates]."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+) -> None:
+    """Explain predictions base by base and cluster high-contribution seqlets into motifs."""
+    from .attribution import export_attributions
+    from .train import load_model
+
+    table = export_attributions(load_model(run, device), seqs, out, method, task or 0, max_seqs, plot, db)
+    typer.echo(f"{len(table)} seqlet motifs written to {out}/")
+    shown = table[["motif", "seqlets", "consensus", "jaspar_id", "jaspar_name", "p_value"]]
+    if len(shown):
+        typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 ``tomtom_matches`` compares the PPMs of query motifs with those of target
 motifs. ``jaspar_motifs`` loads a JASPAR collection from the SQLite file that
 ships with pyjaspar (no network). ``name_motifs`` puts the two together.
+``cluster_motifs`` groups motifs that match each other (redundant filters).
 
 memelite compiles Tomtom with numba on the first call (about 35 s) and caches
 the compiled code in its ``__pycache__``, so later processes start in well under
@@ -165,6 +166,8 @@ def name_motifs(
     motifs: Sequence[Motif],
     db: str | os.PathLike | Sequence[Motif] | None = None,
     n_best: int | None = 1,
+    release: str | None = None,
+    tax_group: str | None = "vertebrates",
 ) -> pd.DataFrame:
     """Best database matches of each motif: ``tomtom_matches`` against a database.
 
@@ -173,23 +176,100 @@ def name_motifs(
     motifs : sequence of Motif
         Query motifs.
     db : path, sequence of Motif, or None
-        None: ``jaspar_motifs()`` (latest JASPAR CORE vertebrates); a path: a
-        MEME/JASPAR/TRANSFAC file read by ``read_motifs``; or motifs.
+        None: ``jaspar_motifs(release, tax_group)`` (JASPAR CORE); a path: a
+        MEME/JASPAR/TRANSFAC/HOMER file read by ``read_motifs``; or motifs.
     n_best : int or None
         Rows kept per query.
+    release : str or None
+        JASPAR release when ``db`` is None, e.g. ``"JASPAR2022"``; None = latest.
+    tax_group : str or None
+        JASPAR taxonomic group when ``db`` is None; None = all groups.
 
     Returns
     -------
     pandas.DataFrame
         As ``tomtom_matches``.
+
+    Raises
+    ------
+    GenocnnError
+        Unknown release, a group with no matrices, or an unreadable ``db`` file.
+    """
+    return tomtom_matches(motifs, database_motifs(db, release, tax_group), n_best=n_best)
+
+
+def database_motifs(
+    db: str | os.PathLike | Sequence[Motif] | None = None,
+    release: str | None = None,
+    tax_group: str | None = "vertebrates",
+) -> list[Motif]:
+    """The target motifs ``name_motifs`` uses for ``db``, ``release`` and ``tax_group``.
+
+    Returns
+    -------
+    list of Motif
+        JASPAR CORE matrices (shared with the cache: do not modify them), the
+        motifs of a file, or ``list(db)``.
     """
     if db is None:
-        targets = _jaspar_motifs(None, "vertebrates", "CORE")  # read-only use, no copy
-    elif isinstance(db, (str, os.PathLike)):
-        targets = read_motifs(db)
-    else:
-        targets = list(db)
-    return tomtom_matches(motifs, targets, n_best=n_best)
+        return list(_jaspar_motifs(release, tax_group, "CORE"))
+    if isinstance(db, (str, os.PathLike)):
+        return read_motifs(db)
+    return list(db)
+
+
+def cluster_motifs(motifs: Sequence[Motif], p_value: float = 1e-4) -> np.ndarray:
+    """Group motifs that match each other by Tomtom (single linkage).
+
+    The motifs are compared with each other only (not with a database: a
+    database's sharp columns would make the flat columns of weak filters look
+    alike). Two motifs are linked when Tomtom's p-value in either direction is
+    below ``p_value``; clusters are the connected components. With fewer
+    than 25 motifs Tomtom's p-values depend strongly on the set (memelite's
+    warning is silenced here), so small sets cluster less reliably.
+
+    Parameters
+    ----------
+    motifs : sequence of Motif
+    p_value : float
+        Largest Tomtom p-value that links two motifs.
+
+    Returns
+    -------
+    np.ndarray, shape (len(motifs),), int64
+        Cluster number per motif, 1-based, numbered in order of first
+        appearance (the first motif is in cluster 1).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> a = Motif("a", rng.dirichlet([0.2] * 4, 10).T * 50)
+    >>> b = Motif("b", rng.dirichlet([0.2] * 4, 10).T * 50)
+    >>> cluster_motifs([a, b, a]).tolist()
+    [1, 2, 1]
+    """
+    from memelite import tomtom
+
+    n = len(motifs)
+    if n < 2:
+        return np.ones(n, dtype=np.int64)
+    ppms = [np.asarray(m.ppm, dtype=np.float64) for m in motifs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # fewer than 25 targets
+        p = np.asarray(tomtom(ppms, ppms)[0], dtype=np.float64)
+    linked = (p < p_value) | (p.T < p_value)
+    labels = np.zeros(n, dtype=np.int64)
+    for start in range(n):  # breadth-first over the links, in input order
+        if labels[start]:
+            continue
+        labels[start] = labels.max() + 1
+        queue = [start]
+        while queue:
+            i = queue.pop()
+            for j in np.flatnonzero(linked[i] & (labels == 0)):
+                labels[j] = labels[start]
+                queue.append(int(j))
+    return labels
 
 
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:

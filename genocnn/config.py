@@ -65,7 +65,7 @@ class ConvBlock:
     """One convolution block: Conv1d -> [BatchNorm] -> activation -> [pool] -> [dropout]."""
 
     filters: int = 64
-    kernel_size: int = 19
+    kernel_size: int = 15
     activation: Literal["relu", "exp"] = "relu"
     batch_norm: bool = True
     pool: Literal["max", "avg", "none"] = "max"
@@ -138,17 +138,23 @@ class TrainingConfig:
     rc_augment : bool
         Add a reverse-complemented copy of each batch during training.
     amp : bool
-        Mixed precision (bfloat16 autocast) when training on CUDA.
+        Mixed precision when training on CUDA.
+    amp_dtype : {"bfloat16", "float16"}
+        Autocast type; float16 uses a gradient scaler.
+    compile : bool
+        ``torch.compile`` the network when training on CUDA.
     seed : int
     """
 
     epochs: int = 30
     batch_size: int = 64
     lr: float = 1e-3
-    weight_decay: float = 1e-3
+    weight_decay: float = 0.1
     patience: int = 5
     rc_augment: bool = True
     amp: bool = True
+    amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"
+    compile: bool = False
     seed: int = 0
 
     def validate(self, where: str) -> None:
@@ -274,6 +280,11 @@ def _coerce(hint: Any, value: Any, where: str, key: str) -> Any:
             raise GenocnnError(f"{where}: '{key}' must be an integer, got {value!r}")
         return value
     if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads 3e-4 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise GenocnnError(f"{where}: '{key}' must be a number, got {value!r}")
         return float(value)
@@ -290,6 +301,41 @@ def config_from_dict(data: dict[str, Any] | None, where: str = "config") -> Conf
     (3, 0.001)
     """
     return _build(Config, data or {}, where, "").validate(where)
+
+
+def apply_overrides(config: Config, overrides: list[str] | tuple[str, ...]) -> Config:
+    """Apply ``section.key=value`` overrides (values parsed as YAML; list items by index).
+
+    Examples
+    --------
+    >>> cfg = apply_overrides(Config(), ["training.lr=3e-4", "model.conv.0.filters=32"])
+    >>> cfg.training.lr, cfg.model.conv[0].filters
+    (0.0003, 32)
+    """
+    data = config.to_dict()
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise GenocnnError(f"--set {item!r}: expected section.key=value")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise GenocnnError(f"--set {item!r}: value is not valid YAML") from None
+        parts = key.strip().split(".")
+        node: Any = data
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise GenocnnError(f"--set {item!r}: no item {part} in '{'.'.join(parts[:depth])}'")
+                part = int(part)
+            elif not isinstance(node, dict) or part not in node:
+                raise GenocnnError(f"--set {item!r}: unknown key '{'.'.join(parts[: depth + 1])}'")
+            if last:
+                node[part] = value
+            else:
+                node = node[part]
+    return config_from_dict(data, where="--set")
 
 
 def preset_names() -> list[str]:

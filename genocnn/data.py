@@ -108,9 +108,10 @@ class Dataset:
         return Dataset([self.ids[i] for i in index], self.x[idx], self.y[idx], self.tasks)
 
     def class_balance(self) -> dict[str, tuple[int, int]]:
-        """Per task: (positives, negatives)."""
-        pos = self.y.sum(0).long().tolist()
-        return {t: (p, len(self) - p) for t, p in zip(self.tasks, pos)}
+        """Per task: (positives, negatives); unknown labels are not counted."""
+        pos = torch.nansum(self.y, 0).long().tolist()
+        known = (~torch.isnan(self.y)).sum(0).tolist()
+        return {t: (p, k - p) for t, p, k in zip(self.tasks, pos, known)}
 
 
 def choose_length(lengths: list[int], length: int | None, max_length: int) -> int:
@@ -174,7 +175,7 @@ class Split(NamedTuple):
 
 
 def split_indices(y: torch.Tensor, valid_fraction: float, test_fraction: float, seed: int) -> Split:
-    """Reproducible split, stratified on the first task's label.
+    """Reproducible split, stratified on the first task's label (unknown = its own stratum).
 
     Parameters
     ----------
@@ -188,7 +189,7 @@ def split_indices(y: torch.Tensor, valid_fraction: float, test_fraction: float, 
         Disjoint sorted index arrays covering ``range(N)``.
     """
     rng = np.random.default_rng(seed)
-    labels = y[:, 0].numpy()
+    labels = np.nan_to_num(y[:, 0].numpy(), nan=-1.0)
     parts: list[list[np.ndarray]] = [[], [], []]
     for value in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == value))
@@ -203,3 +204,84 @@ def split_indices(y: torch.Tensor, valid_fraction: float, test_fraction: float, 
             f"too few sequences ({len(labels)}) to split into train/validation/test; need at least ~20"
         )
     return Split(train, valid, test)
+
+
+def read_labels(path: str | os.PathLike) -> "pd.DataFrame":
+    """Read a labels TSV: first column sequence id, every other column one task.
+
+    Values are 0, 1, or unknown (empty / ``NA``), kept as NaN.
+
+    Raises
+    ------
+    GenocnnError
+        Unreadable file, no task column, duplicate ids, or values other than
+        0/1/NA (naming the line, column and count).
+    """
+    import pandas as pd
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise GenocnnError(f"{path}: no such labels file")
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GenocnnError(f"{path}: not a readable tab-separated labels file: {detail}") from None
+    if table.shape[1] < 2:
+        raise GenocnnError(f"{path}: needs an id column and at least one task column (tab-separated)")
+    ids = table.iloc[:, 0]
+    dup = ids[ids.duplicated()]
+    if len(dup):
+        line = int(dup.index[0]) + 2
+        raise GenocnnError(f"{path}: line {line}: duplicate id {dup.iloc[0]!r} ({len(dup)} duplicate ids)")
+    values = table.iloc[:, 1:].apply(lambda c: c.str.strip())
+    known = values.isin(["0", "1"])
+    unknown = values.isin(["", "NA", "NaN", "nan", "na"])
+    bad = ~(known | unknown)
+    if bad.to_numpy().any():
+        row, col = np.argwhere(bad.to_numpy())[0]
+        raise GenocnnError(
+            f"{path}: line {row + 2}, column {values.columns[col]!r}: value {values.iat[row, col]!r} "
+            f"is not 0, 1 or NA ({int(bad.to_numpy().sum())} such values)"
+        )
+    numeric = values.where(known).astype(float)
+    numeric.index = ids.to_numpy()
+    return numeric
+
+
+def load_labelled(
+    fasta: str | os.PathLike,
+    labels: str | os.PathLike,
+    length: int | None = None,
+    max_length: int = 1000,
+) -> Dataset:
+    """Read a FASTA and a labels TSV into a multi-task Dataset (NaN = unknown label).
+
+    Raises
+    ------
+    GenocnnError
+        Duplicate FASTA ids, label ids missing from the FASTA, or FASTA records
+        without a label row (with the count and the first few ids).
+    """
+    table = read_labels(labels)
+    records = list(read_fasta(fasta))
+    names = [name for name, _ in records]
+    seen: set[str] = set()
+    dups = [n for n in names if n in seen or seen.add(n)]
+    if dups:
+        raise GenocnnError(f"{fasta}: duplicate record id {dups[0]!r} ({len(dups)} duplicates)")
+    missing = [i for i in table.index if i not in seen]
+    if missing:
+        raise GenocnnError(
+            f"{labels}: {len(missing)} id(s) not in {fasta}, e.g. {', '.join(map(repr, missing[:3]))}"
+        )
+    unlabelled = [n for n in names if n not in table.index]
+    if unlabelled:
+        raise GenocnnError(
+            f"{fasta}: {len(unlabelled)} record(s) without a row in {labels}, "
+            f"e.g. {', '.join(map(repr, unlabelled[:3]))}"
+        )
+    L = choose_length([len(s) for _, s in records], length, max_length)
+    x = one_hot([s for _, s in records], length=L)
+    y = torch.tensor(table.loc[names].to_numpy(), dtype=torch.float32)
+    return Dataset(names, x, y, [str(c) for c in table.columns])

@@ -1,6 +1,6 @@
-"""Motif files: MEME (minimal), JASPAR and TRANSFAC writers and readers.
+"""Motif files: MEME (minimal), JASPAR, TRANSFAC and HOMER writers and readers.
 
-All three formats written from the same motifs describe the same matrices:
+All four formats written from the same motifs describe the same matrices:
 
 * the PFM is first rounded to ``COUNT_DECIMALS`` (2) decimals, the precision of
   Biopython's JASPAR writer (``%6.2f``), for every format;
@@ -17,7 +17,16 @@ windows, or quarters from ``N``) are unchanged by the rounding.
 MEME files hold probabilities, not counts. A MEME motif is read as
 ``Motif(pfm=ppm * nsites, sites=nsites, pseudocount=0.0)`` so that ``.ppm``
 reproduces the file's matrix; ``nsites`` defaults to 20 when the header lacks
-it (the MEME suite's default). The MEME reader is our own: Biopython's
+it (the MEME suite's default).
+
+HOMER ``.motif`` files hold probabilities too, written like the MEME matrix.
+Each motif starts with ``>consensus<TAB>name description<TAB>threshold``,
+where the threshold is the log-odds score (natural log, against the motif's
+background) a site needs: ``HOMER_THRESHOLD_FRACTION`` (0.6) of the best
+possible score, a common default of converters to HOMER. HOMER files have no
+site count, so a HOMER motif is read as ``Motif(pfm=ppm * 20, sites=20,
+pseudocount=0.0)``; rows are renormalised to sum to 1 (HOMER's own files are
+rounded to 3 decimals). The MEME reader is our own: Biopython's
 ``minimal`` parser rounds ``p * nsites`` to whole counts and
 ``memelite.io.read_meme`` drops ``nsites``, the background and motifs whose
 MOTIF lines repeat; both are used as references in the tests.
@@ -39,8 +48,10 @@ from genocnn.atomic import atomic_open
 from genocnn.errors import GenocnnError
 from genocnn.motifs import ALPHABET, UNIFORM_BACKGROUND, Motif
 
-FORMATS = ("meme", "jaspar", "transfac")
+FORMATS = ("meme", "jaspar", "transfac", "homer")
 SUFFIXES = {
+    ".motif": "homer",
+    ".homer": "homer",
     ".meme": "meme",
     ".txt": "meme",
     ".jaspar": "jaspar",
@@ -50,12 +61,13 @@ SUFFIXES = {
 COUNT_DECIMALS = 2
 PROB_DECIMALS = 8
 DEFAULT_NSITES = 20
+HOMER_THRESHOLD_FRACTION = 0.6
 
 
 def write_motifs(
     motifs: Sequence[Motif], path: str | os.PathLike, format: str | None = None
 ) -> None:
-    """Write motifs to a MEME, JASPAR or TRANSFAC file.
+    """Write motifs to a MEME, JASPAR, TRANSFAC or HOMER file.
 
     Parameters
     ----------
@@ -63,10 +75,11 @@ def write_motifs(
         At least one motif; names must be non-empty and free of whitespace.
     path : str or PathLike
         The output file, written atomically.
-    format : {"meme", "jaspar", "transfac"} or None
+    format : {"meme", "jaspar", "transfac", "homer"} or None
         None infers it from the suffix (``.meme``/``.txt`` -> meme,
-        ``.jaspar`` -> jaspar, ``.transfac``/``.dat`` -> transfac) and falls
-        back to ``"meme"`` for any other suffix.
+        ``.jaspar`` -> jaspar, ``.transfac``/``.dat`` -> transfac,
+        ``.motif``/``.homer`` -> homer) and falls back to ``"meme"`` for any
+        other suffix.
 
     Raises
     ------
@@ -86,23 +99,25 @@ def write_motifs(
     motifs = [_rounded(m, path) for m in motifs]
     if not motifs:
         raise GenocnnError(f"{path}: no motifs to write")
-    text = {"meme": _meme_text, "jaspar": _jaspar_text, "transfac": _transfac_text}[fmt](
-        motifs, path
-    )
+    writers = {"meme": _meme_text, "jaspar": _jaspar_text, "transfac": _transfac_text,
+               "homer": _homer_text}
+    text = writers[fmt](motifs, path)
     with atomic_open(path, "w") as fh:
         fh.write(text)
 
 
 def read_motifs(path: str | os.PathLike, format: str | None = None) -> list[Motif]:
-    """Read motifs from a MEME (minimal), JASPAR or TRANSFAC file.
+    """Read motifs from a MEME (minimal), JASPAR, TRANSFAC or HOMER file.
 
     Parameters
     ----------
     path : str or PathLike
         The motif file.
-    format : {"meme", "jaspar", "transfac"} or None
+    format : {"meme", "jaspar", "transfac", "homer"} or None
         None infers it from the suffix (see ``write_motifs``), else from the
-        content (``MEME version`` line, ``>`` header, ``P0``/``PO`` line).
+        content (``MEME version`` line; a ``>`` header with three or more
+        tab-separated fields followed by a row of 4 numbers is HOMER, any
+        other ``>`` header JASPAR; ``P0``/``PO`` line).
 
     Returns
     -------
@@ -110,7 +125,8 @@ def read_motifs(path: str | os.PathLike, format: str | None = None) -> list[Moti
         In file order. MEME motifs: ``pfm = ppm * nsites``, ``pseudocount = 0``
         and the file's background. JASPAR/TRANSFAC motifs: the counts with
         Motif's default pseudocount and background, ``sites`` = the largest
-        column total.
+        column total. HOMER motifs: ``pfm = ppm * 20``, ``sites = 20``,
+        ``pseudocount = 0``.
 
     Raises
     ------
@@ -126,7 +142,8 @@ def read_motifs(path: str | os.PathLike, format: str | None = None) -> list[Moti
     if not text.strip():
         raise GenocnnError(f"{path}: motif file is empty")
     fmt = fmt or _sniff_format(text, path)
-    reader = {"meme": _parse_meme, "jaspar": _parse_jaspar, "transfac": _parse_transfac}[fmt]
+    reader = {"meme": _parse_meme, "jaspar": _parse_jaspar, "transfac": _parse_transfac,
+              "homer": _parse_homer}[fmt]
     try:
         motifs = reader(text, path)
     except GenocnnError:
@@ -153,6 +170,14 @@ def _resolve_format(path, format: str | None, default: str | None) -> str | None
 def _sniff_format(text: str, path) -> str:
     if re.search(r"^MEME version", text, re.M):
         return "meme"
+    lines = [line for line in text.splitlines() if line.strip()]
+    if (
+        len(lines) > 1
+        and lines[0].startswith(">")
+        and len(lines[0].split("\t")) >= 3
+        and _ROW.match(lines[1])
+    ):
+        return "homer"
     if text.lstrip().startswith(">"):
         return "jaspar"
     if re.search(r"^P[0O]\s", text, re.M):
@@ -378,3 +403,68 @@ def _parse_transfac(text: str, path) -> list[Motif]:
         description = bio.get("DE") or bio.get("NA") or ""
         out.append(_from_bio(bio, name, description))
     return out
+
+
+# ---------------------------------------------------------------- HOMER
+
+
+def homer_threshold(motif: Motif) -> float:
+    """HOMER's detection threshold for ``motif``: a fraction of its best log-odds score.
+
+    Returns
+    -------
+    float
+        ``HOMER_THRESHOLD_FRACTION`` times the sum over columns of the largest
+        natural-log odds ``ln(ppm / background)``, floored at 0.
+    """
+    log_odds = np.log(np.clip(motif.ppm, 1e-12, 1.0) / np.asarray(motif.background)[:, None])
+    return max(0.0, HOMER_THRESHOLD_FRACTION * float(log_odds.max(axis=0).sum()))
+
+
+def _homer_text(motifs: list[Motif], path) -> str:
+    lines = []
+    for m in motifs:
+        name = f"{m.name} {_one_line(m.description)}".rstrip()
+        lines.append(f">{m.consensus.upper()}\t{name}\t{homer_threshold(m):.6f}")
+        lines.extend("\t".join(f"{p:.{PROB_DECIMALS}f}" for p in col) for col in m.ppm.T)
+    return "\n".join(lines) + "\n"
+
+
+def _parse_homer(text: str, path) -> list[Motif]:
+    motifs: list[Motif] = []
+    header: tuple[str, str, int] | None = None
+    rows: list[list[float]] = []
+
+    def finish() -> None:
+        if header is None:
+            return
+        name, description, line_no = header
+        if not rows:
+            raise GenocnnError(f"{path}:{line_no}: motif {name} has no rows of 4 probabilities")
+        ppm = np.array(rows).T
+        totals = ppm.sum(axis=0)
+        if np.any(ppm < 0) or np.any(np.abs(totals - 1) > 0.05):
+            raise GenocnnError(f"{path}:{line_no}: motif {name}: probabilities must be >= 0 "
+                               "and rows sum to 1")
+        motifs.append(Motif(name=name, pfm=ppm / totals * DEFAULT_NSITES, sites=DEFAULT_NSITES,
+                            pseudocount=0.0, description=description))
+
+    for i, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith(">"):
+            finish()
+            fields = line[1:].split("\t")
+            label = fields[1].split(maxsplit=1) if len(fields) > 1 else []
+            if len(fields) < 3 or not label:
+                raise GenocnnError(f"{path}:{i}: HOMER header needs '>consensus<TAB>name<TAB>threshold'")
+            header = (label[0], label[1] if len(label) > 1 else "", i)
+            rows = []
+            continue
+        match = _ROW.match(raw)
+        if header is None or not match:
+            raise GenocnnError(f"{path}:{i}: expected a '>' header or a row of 4 probabilities")
+        rows.append([float(x) for x in match.groups()])
+    finish()
+    return motifs

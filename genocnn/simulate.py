@@ -150,3 +150,61 @@ def oracle_scores(sequences, pwm: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         scores = torch.nn.functional.conv1d(x, weight)
     return scores.amax(dim=(1, 2)).numpy()
+
+
+MULTITASK_TFS = (
+    "CTCF", "GATA1", "SPI1", "CEBPA", "FOXA1", "SOX2", "NRF1", "REST", "HNF4A", "TP53",
+)
+
+
+@dataclass
+class MultiSimulation:
+    """Paths written by :func:`simulate_multitask` and the planted motifs (one per task)."""
+
+    fasta: Path
+    labels: Path
+    motifs: Path
+    planted: list[Motif]
+
+
+def simulate_multitask(
+    out_dir: str | os.PathLike,
+    tfs: tuple[str, ...] = MULTITASK_TFS,
+    n: int = 10000,
+    length: int = 200,
+    max_sites: int = 3,
+    gc: float = 0.42,
+    seed: int = 0,
+) -> MultiSimulation:
+    """Write ``seqs.fa``, ``labels.tsv`` (one 0/1 column per TF) and ``motifs.meme``.
+
+    Each sequence carries 0 to ``max_sites`` sites (uniformly many), each of a
+    TF drawn at random; a TF's label is 1 where the sequence carries its site.
+
+    Parameters
+    ----------
+    tfs : tuple of str
+        JASPAR matrix ids or TF names; the task columns are named after them.
+    n : int
+        Number of sequences.
+    """
+    if not tfs:
+        raise GenocnnError("simulate: give at least one TF")
+    rng = np.random.default_rng(seed)
+    planted = [find_motif(tf) for tf in tfs]
+    seqs = background(n, length, gc, rng)
+    labels = np.zeros((n, len(tfs)), dtype=int)
+    for i in range(n):
+        for t in rng.choice(len(tfs), size=int(rng.integers(0, max_sites + 1)), replace=True):
+            seqs[i], _ = plant(seqs[i], sample_sites(planted[t].ppm, 1, rng)[0], rng)
+            labels[i, t] = 1
+    out = Path(out_dir)
+    ids = [f"seq{i}" for i in range(n)]
+    sim = MultiSimulation(out / "seqs.fa", out / "labels.tsv", out / "motifs.meme", planted)
+    write_fasta(zip(ids, seqs), sim.fasta)
+    table = pd.DataFrame(labels, columns=[m.description for m in planted])
+    table.insert(0, "id", ids)
+    with atomic_open(sim.labels) as fh:
+        table.to_csv(fh, sep="\t", index=False)
+    write_motifs(planted, sim.motifs, format="meme")
+    return sim

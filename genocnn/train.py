@@ -7,13 +7,16 @@ the network; loadable with ``torch.load(weights_only=True)``), ``config.yaml``,
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import json
 import os
 import pickle
+import hashlib
+import sys
 import time
 import zipfile
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +28,14 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .atomic import atomic_open, atomic_path
-from .config import Config, config_from_dict, dump_config, load_config
-from .data import Dataset, load_pos_neg, split_indices
+from .config import Config, apply_overrides, config_from_dict, dump_config, load_config
+from .data import Dataset, load_labelled, load_pos_neg, split_indices
 from .errors import GenocnnError
+from .genome import GenomeData, chrom_split, load_bed
 from .models import ConvNet, build_model
 
 CHECKPOINT_FORMAT = "genocnn-checkpoint-v1"
+LAST_FORMAT = "genocnn-last-v1"
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -75,11 +80,12 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 256, dev
 
 
 def evaluate(y: torch.Tensor, logits: torch.Tensor, tasks: list[str]) -> dict:
-    """AUROC and AUPRC per task and their mean (NaN where a task has one class)."""
+    """AUROC and AUPRC per task over known labels, and their mean (NaN where a task has one class)."""
     per_task = {}
     for t, name in enumerate(tasks):
-        truth = y[:, t].numpy()
-        score = logits[:, t].numpy()
+        known = ~torch.isnan(y[:, t])
+        truth = y[known, t].numpy()
+        score = logits[known, t].numpy()
         if len(np.unique(truth)) < 2:
             per_task[name] = {"auroc": float("nan"), "auprc": float("nan")}
             continue
@@ -124,6 +130,73 @@ def _seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def masked_bce(logits: torch.Tensor, y: torch.Tensor, pos_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Binary cross-entropy averaged over known labels; NaN labels are left out.
+
+    Parameters
+    ----------
+    logits, y : torch.Tensor, shape (N, T)
+    pos_weight : torch.Tensor, shape (T,), optional
+    """
+    known = ~torch.isnan(y)
+    loss = nn.functional.binary_cross_entropy_with_logits(
+        logits, torch.nan_to_num(y), pos_weight=pos_weight, reduction="none"
+    )
+    return (loss * known).sum() / known.sum().clamp(min=1)
+
+
+def positive_weights(y: torch.Tensor) -> torch.Tensor:
+    """Per-task weight of positives: known negatives / known positives, shape (T,)."""
+    known = ~torch.isnan(y)
+    positives = torch.nansum(y, 0)
+    return (known.sum(0) - positives) / positives.clamp(min=1)
+
+
+@dataclass
+class Progress:
+    """Early-stopping state carried between epochs and through ``last.pt``."""
+
+    epoch: int = 0
+    best_auroc: float = -1.0
+    best_state: dict | None = None
+    waited: int = 0
+    rows: list | None = None
+    stopped: bool = False
+
+
+class Distributed:
+    """Rank and world size under ``torchrun`` (one process, rank 0, otherwise)."""
+
+    def __init__(self) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.active = self.world > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def setup(self, device: torch.device) -> torch.device:
+        """Start the process group (NCCL on CUDA, gloo on CPU); returns this rank's device."""
+        if not self.active:
+            return device
+        if device.type == "cuda":
+            device = torch.device("cuda", self.local_rank)
+            torch.cuda.set_device(device)
+        if not torch.distributed.is_initialized():
+            torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        return device
+
+    def shard(self, index: torch.Tensor) -> torch.Tensor:
+        """This rank's share of a global batch (DistributedSampler-style striding)."""
+        return index[self.rank :: self.world] if self.active else index
+
+    def close(self) -> None:
+        if self.active and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
 def fit(
     model: ConvNet,
     data: Dataset,
@@ -131,64 +204,114 @@ def fit(
     config: Config,
     device: torch.device,
     progress: bool = True,
+    last_path: Path | None = None,
+    resume: dict | None = None,
+    dist: Distributed | None = None,
 ) -> tuple[ConvNet, pd.DataFrame]:
     """Train ``model`` on ``data[split.train]`` with early stopping on ``data[split.valid]``.
 
-    Returns the best model (by validation AUROC) and the per-epoch history.
+    After every epoch the full training state (weights, optimiser, RNG, early
+    stopping) is written atomically to ``last_path``; passing that state back
+    as ``resume`` continues to the same final weights as an uninterrupted run.
+
+    Returns the best model (by validation AUROC, eval mode, CPU) and the
+    per-epoch history.
     """
     cfg = config.training
+    dist = dist or Distributed()
     generator = _seed_everything(cfg.seed)
     model.to(device)
+    net = model
+    if dist.active:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile and device.type == "cuda":
+        net = torch.compile(net)
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     train_x, train_y = data.x[split.train], data.y[split.train]
     valid_x, valid_y = data.x[split.valid], data.y[split.valid]
-    positives = train_y.sum(0)
-    pos_weight = ((len(train_y) - positives) / positives.clamp(min=1)).to(device)
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    if device.type == "cuda":
+        train_x, train_y = train_x.pin_memory(), train_y.pin_memory()
+    pos_weight = positive_weights(train_y).to(device)
+    amp_dtype = torch.float16 if cfg.amp_dtype == "float16" else torch.bfloat16
     use_amp = cfg.amp and device.type == "cuda"
-    best_auroc, best_state, waited, rows = -1.0, None, 0, []
-    bar = tqdm(range(1, cfg.epochs + 1), desc="training", unit="epoch", disable=not progress, leave=True)
-    for epoch in bar:
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    state = Progress(rows=[])
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimiser.load_state_dict(resume["optimiser"])
+        scaler.load_state_dict(resume["scaler"]) if resume.get("scaler") else None
+        torch.set_rng_state(resume["torch_rng"])
+        generator.set_state(resume["generator"])
+        state = Progress(**resume["progress"])
+    bar = tqdm(
+        total=cfg.epochs, initial=state.epoch, desc="training", unit="epoch",
+        disable=not (progress and dist.is_main), leave=True,
+    )
+    while state.epoch < cfg.epochs and not state.stopped:
+        epoch = state.epoch + 1
         start = time.perf_counter()
-        model.train()
+        net.train()
         order = torch.randperm(len(train_x), generator=generator)
         total, count = 0.0, 0
         for i in range(0, len(order), cfg.batch_size):
-            idx = order[i : i + cfg.batch_size]
-            xb, yb = train_x[idx].to(device), train_y[idx].to(device)
+            idx = dist.shard(order[i : i + cfg.batch_size])
+            xb = train_x[idx].to(device, non_blocking=True)
+            yb = train_y[idx].to(device, non_blocking=True)
             if cfg.rc_augment:
                 xb, yb = torch.cat([xb, xb.flip(-2, -1)]), torch.cat([yb, yb])
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss = loss_fn(model(xb).float(), yb)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                logits = net(xb)
+            loss = masked_bce(logits.float(), yb, pos_weight)
             optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimiser)
+            scaler.update()
             total += float(loss.detach()) * len(xb)
             count += len(xb)
         logits = predict_logits(model, valid_x, device=device)
         valid = evaluate(valid_y, logits, data.tasks)
-        valid_loss = float(nn.functional.binary_cross_entropy_with_logits(logits, valid_y))
-        rows.append(
+        state.rows.append(
             {
                 "epoch": epoch,
                 "train_loss": total / max(count, 1),
-                "valid_loss": valid_loss,
+                "valid_loss": float(masked_bce(logits, valid_y)),
                 "valid_auroc": valid["auroc"],
                 "valid_auprc": valid["auprc"],
                 "seconds": time.perf_counter() - start,
             }
         )
-        bar.set_postfix(loss=f"{total / max(count, 1):.4f}", val_auroc=f"{valid['auroc']:.4f}")
-        if valid["auroc"] > best_auroc:
-            best_auroc, best_state, waited = valid["auroc"], copy.deepcopy(model.state_dict()), 0
+        state.epoch = epoch
+        if valid["auroc"] > state.best_auroc:
+            state.best_auroc, state.waited = valid["auroc"], 0
+            state.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         else:
-            waited += 1
-            if waited >= cfg.patience:
-                break
+            state.waited += 1
+            state.stopped = state.waited >= cfg.patience
+        if last_path is not None and dist.is_main:
+            save_last(last_path, model, optimiser, scaler, generator, state, config, data.tasks)
+        bar.update(1)
+        bar.set_postfix(loss=f"{total / max(count, 1):.4f}", val_auroc=f"{valid['auroc']:.4f}")
     bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return model.cpu().eval(), pd.DataFrame(rows)
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
+    return model.cpu().eval(), pd.DataFrame(state.rows)
+
+
+def save_last(path, model, optimiser, scaler, generator, state: Progress, config: Config, tasks) -> None:
+    """Write the resumable training state (plain tensors and containers only)."""
+    payload = {
+        "format": LAST_FORMAT,
+        "config": config.to_dict(),
+        "tasks": list(tasks),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimiser": optimiser.state_dict(),
+        "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+        "torch_rng": torch.get_rng_state(),
+        "generator": generator.get_state(),
+        "progress": dataclasses.asdict(state),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def save_checkpoint(model: ConvNet, config: Config, tasks: list[str], path: str | os.PathLike) -> None:
@@ -247,8 +370,67 @@ def load_model(run_dir: str | os.PathLike, device: str | torch.device | None = "
     return model.to(resolve_device(device)).eval()
 
 
+#: Files larger than this are recorded by size and mtime, not hashed (genomes).
+HASH_LIMIT = 100 * 2**20
+
+
+def file_record(path: str | os.PathLike) -> dict:
+    """Path, size and SHA-256 of an input file, for the run's provenance.
+
+    A file over :data:`HASH_LIMIT` bytes (a genome) gets ``sha256: None`` and
+    its ``mtime`` instead: hashing gigabytes would be slow.
+    """
+    size = os.path.getsize(path)
+    if size > HASH_LIMIT:
+        return {"path": str(path), "bytes": size, "sha256": None, "mtime": os.path.getmtime(path)}
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(path), "bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
+
+
+def load_dataset(
+    cfg: Config, pos=None, neg=None, fasta=None, labels=None, *,
+    bed=None, genome=None, negatives: str | None = None, skip_bad: bool = False,
+) -> tuple[Dataset, GenomeData | None]:
+    """The training data: ``pos`` [+ ``neg``] FASTA, ``fasta`` + ``labels`` TSV, or ``bed`` + ``genome``.
+
+    Returns the Dataset and, for ``bed`` data, the :class:`GenomeData` that
+    knows each row's chromosome (else None). Notes about the BED (skipped
+    lines, padded windows) are printed to stderr.
+    """
+    if bed is not None or genome is not None:
+        if bed is None or genome is None:
+            raise GenocnnError("--bed and --genome go together")
+        if any(p is not None for p in (pos, neg, fasta, labels)):
+            raise GenocnnError("give either --bed/--genome, --pos/--neg or --fasta/--labels, not several")
+        peaks = load_bed(bed, genome, cfg.data.length, cfg.data.max_length, negatives or "gc",
+                         cfg.data.negatives_per_positive, cfg.training.seed, skip_bad)
+        if int(os.environ.get("RANK", "0")) == 0:
+            for note in peaks.notes:
+                tqdm.write(f"genocnn: {note}", file=sys.stderr)
+        return peaks.data, peaks
+    if negatives is not None or skip_bad:
+        raise GenocnnError("--negatives and --skip-bad apply to --bed/--genome data only")
+    if labels is not None or fasta is not None:
+        if fasta is None or labels is None:
+            raise GenocnnError("--fasta and --labels go together")
+        if pos is not None or neg is not None:
+            raise GenocnnError("give either --pos/--neg or --fasta/--labels, not both")
+        return load_labelled(fasta, labels, cfg.data.length, cfg.data.max_length), None
+    if pos is None:
+        raise GenocnnError(
+            "no training data: give --pos (and optionally --neg), --fasta and --labels, or --bed and --genome"
+        )
+    data = load_pos_neg(
+        pos, neg, cfg.data.length, cfg.data.max_length, cfg.data.negatives_per_positive, cfg.training.seed
+    )
+    return data, None
+
+
 def train(
-    pos: str | os.PathLike,
+    pos: str | os.PathLike | None = None,
     neg: str | os.PathLike | None = None,
     out: str | os.PathLike = "run",
     config: Config | str | os.PathLike | None = None,
@@ -256,12 +438,24 @@ def train(
     seed: int | None = None,
     device: str | torch.device | None = "auto",
     progress: bool = True,
+    *,
+    fasta: str | os.PathLike | None = None,
+    labels: str | os.PathLike | None = None,
+    overrides: Sequence[str] = (),
+    resume: bool = False,
+    command: Sequence[str] | None = None,
+    bed: str | os.PathLike | None = None,
+    genome: str | os.PathLike | None = None,
+    negatives: str | None = None,
+    valid_chroms: Sequence[str] = (),
+    test_chroms: Sequence[str] = (),
+    skip_bad: bool = False,
 ) -> Run:
-    """Train a binding model on bound (``pos``) vs unbound (``neg``) sequences.
+    """Train a binding model on bound vs unbound sequences, or on a labels table.
 
     Parameters
     ----------
-    pos : path
+    pos : path, optional
         FASTA of bound sequences (e.g. ChIP-seq peaks).
     neg : path, optional
         FASTA of unbound sequences; default dinucleotide-shuffled positives.
@@ -273,41 +467,125 @@ def train(
         Override ``training.epochs`` / ``training.seed``.
     device : str
         ``auto`` (CUDA with mixed precision when present), ``cpu``, ``cuda``, ``cuda:N``, ``mps``.
+    fasta, labels : path, optional
+        Multi-task data instead of pos/neg: a FASTA and a TSV whose first
+        column is the sequence id and every other column a task (0/1/NA).
+    overrides : list of str
+        ``section.key=value`` config overrides, e.g. ``training.lr=3e-4``.
+    resume : bool
+        Continue the run in ``out`` from its ``last.pt`` (same data and config).
+    command : list of str, optional
+        Command line recorded in ``run.json``.
+    bed, genome : path, optional
+        Peaks (BED or narrowPeak) and the genome FASTA (plain or bgzip) to
+        cut them from, instead of FASTA input: see :mod:`genocnn.genome`.
+        The window length is ``data.length`` if set, else the median interval
+        length capped at ``data.max_length``.
+    negatives : {"gc", "shuffle"}, optional
+        For ``bed`` data: GC-matched random genomic windows (default) or
+        dinucleotide-shuffled positives; ``data.negatives_per_positive`` each.
+    valid_chroms, test_chroms : list of str
+        For ``bed`` data: hold out these chromosomes as the validation / test
+        split (a part given none is drawn at random from the rest).
+    skip_bad : bool
+        For ``bed`` data: drop bad BED lines (counted on stderr) instead of failing.
 
     Returns
     -------
     Run
     """
-    cfg = config if isinstance(config, Config) else load_config(config)
-    overrides = {k: v for k, v in {"epochs": epochs, "seed": seed}.items() if v is not None}
-    if overrides:
-        cfg = config_from_dict({**cfg.to_dict(), "training": {**cfg.to_dict()["training"], **overrides}})
-    dev = resolve_device(device)
     run_dir = Path(out)
     if run_dir.exists() and not run_dir.is_dir():
         raise GenocnnError(f"{run_dir}: exists and is not a directory")
-    data = load_pos_neg(
-        pos, neg, cfg.data.length, cfg.data.max_length, cfg.data.negatives_per_positive, cfg.training.seed
-    )
+    last_path = run_dir / "last.pt"
+    resume_state = load_last(last_path) if resume else None
+    if resume_state is not None and config is None:
+        cfg = config_from_dict(resume_state["config"], where=str(last_path))
+    else:
+        cfg = config if isinstance(config, Config) else load_config(config)
+    extra = [*overrides]
+    extra += [f"training.epochs={epochs}"] if epochs is not None else []
+    extra += [f"training.seed={seed}"] if seed is not None else []
+    if extra:
+        cfg = apply_overrides(cfg, extra)
+    dist = Distributed()
+    dev = dist.setup(resolve_device(device))
+    if dev.type == "cpu" and hasattr(os, "sched_getaffinity"):  # every core this process was given
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // dist.world))
+    if (valid_chroms or test_chroms) and bed is None:
+        raise GenocnnError("--valid-chroms/--test-chroms need --bed/--genome data (chromosome positions)")
+    data, peaks = load_dataset(cfg, pos, neg, fasta, labels, bed=bed, genome=genome,
+                               negatives=negatives, skip_bad=skip_bad)
     cfg = cfg.replace(data={"length": int(data.x.shape[-1])})
-    split = split_indices(data.y, cfg.data.valid_fraction, cfg.data.test_fraction, cfg.training.seed)
-    if progress:
+    if resume_state is not None and resume_state["config"] != cfg.to_dict():
+        raise GenocnnError(f"{last_path}: the run was started with a different config or data length; "
+                           "resume with the same options")
+    if valid_chroms or test_chroms:
+        split = chrom_split(peaks.chroms, data.y, valid_chroms, test_chroms, cfg.data.valid_fraction,
+                            cfg.data.test_fraction, cfg.training.seed, known=peaks.genome_chroms)
+    else:
+        split = split_indices(data.y, cfg.data.valid_fraction, cfg.data.test_fraction, cfg.training.seed)
+    if progress and dist.is_main:
         balance = ", ".join(f"{t}: {p} bound / {n} unbound" for t, (p, n) in data.class_balance().items())
+        weights = ", ".join(f"{w:.2f}" for w in positive_weights(data.y[split.train]).tolist())
         tqdm.write(
-            f"{len(data)} sequences of length {cfg.data.length} ({balance}); "
+            f"{len(data)} sequences of length {cfg.data.length} ({balance}); positive weights {weights}; "
             f"train {len(split.train)}, valid {len(split.valid)}, test {len(split.test)}; device {dev}"
+            + (f" x {dist.world} processes" if dist.active else "")
         )
+    inputs = [p for p in (pos, neg, fasta, labels, bed, genome) if p is not None]
+    meta = {
+        "genocnn_version": __version__,
+        "torch_version": torch.__version__,
+        "command": list(command) if command is not None else None,
+        "device": str(dev),
+        "world_size": dist.world,
+        "inputs": [file_record(p) for p in inputs],
+        "config": cfg.to_dict(),
+    }
+    if dist.is_main:
+        _check_inputs(run_dir / "run.json", meta, resume)
+        with atomic_open(run_dir / "run.json") as fh:
+            json.dump(meta, fh, indent=2)
     _seed_everything(cfg.training.seed)
     model = build_model(cfg.model, len(data.tasks), cfg.data.length)
-    model, history = fit(model, data, split, cfg, dev, progress)
+    try:
+        model, history = fit(model, data, split, cfg, dev, progress, last_path, resume_state, dist)
+    finally:
+        dist.close()
     metrics = evaluate(data.y[split.test], predict_logits(model, data.x[split.test]), data.tasks)
     metrics.update(n_train=len(split.train), n_valid=len(split.valid), n_test=len(split.test))
     model.tasks, model.run_config = list(data.tasks), cfg
-    save_checkpoint(model, cfg, data.tasks, run_dir / "model.pt")
-    with atomic_open(run_dir / "config.yaml") as fh:
-        fh.write(dump_config(cfg))
-    with atomic_open(run_dir / "history.tsv") as fh:
-        history.to_csv(fh, sep="\t", index=False)
-    with atomic_open(run_dir / "metrics.json") as fh:
-        json.dump(metrics, fh, indent=2)
+    if dist.is_main:
+        save_checkpoint(model, cfg, data.tasks, run_dir / "model.pt")
+        with atomic_open(run_dir / "config.yaml") as fh:
+            fh.write(dump_config(cfg))
+        with atomic_open(run_dir / "history.tsv") as fh:
+            history.to_csv(fh, sep="\t", index=False)
+        with atomic_open(run_dir / "metrics.json") as fh:
+            json.dump(metrics, fh, indent=2)
     return Run(run_dir, model, cfg, metrics, history)
+
+
+def _check_inputs(path: Path, meta: dict, resume: bool) -> None:
+    """On resume, refuse input files that changed since the run started."""
+    if not resume or not path.is_file():
+        return
+    before = json.loads(path.read_text())
+    if [(f["bytes"], f["sha256"]) for f in before.get("inputs", [])] != [
+        (f["bytes"], f["sha256"]) for f in meta["inputs"]
+    ]:
+        raise GenocnnError(f"{path}: the input files differ from those the run was started with")
+
+
+def load_last(path: Path) -> dict:
+    """Read ``last.pt`` (weights_only) for ``--resume``."""
+    if not path.is_file():
+        raise GenocnnError(f"{path.parent}: nothing to resume (no last.pt)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise GenocnnError(f"{path}: unreadable resume state ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != LAST_FORMAT:
+        raise GenocnnError(f"{path}: not a genocnn resume state")
+    return state

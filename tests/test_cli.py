@@ -157,7 +157,7 @@ def cli_run(tiny_fastas, config_yaml, tmp_path_factory) -> Path:
 
 
 def test_train_writes_a_run(cli_run):
-    assert {p.name for p in cli_run.iterdir()} == {"model.pt", "config.yaml", "history.tsv", "metrics.json"}
+    assert {p.name for p in cli_run.iterdir()} == {"model.pt", "last.pt", "run.json", "config.yaml", "history.tsv", "metrics.json"}
     metrics = json.loads((cli_run / "metrics.json").read_text())
     assert metrics["n_test"] == 60 and metrics["auroc"] > 0.8
     config = yaml.safe_load((cli_run / "config.yaml").read_text())
@@ -231,7 +231,7 @@ def test_motifs_writes_four_files(cli_run, tiny_fastas, tmp_path):
     out = tmp_path / "motifs"
     result = cli("motifs", cli_run, pos, "--out", out, "--device", "cpu")
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-    assert sorted(p.name for p in out.iterdir()) == sorted(MOTIF_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(MOTIF_FILES + ("motifs.motif", "logos", "report.html"))
     table = pd.read_csv(out / "filters.tsv", sep="\t")
     assert len(table) == 8  # one row per first-layer filter
     assert {"filter", "motif", "influence", "jaspar_id", "jaspar_name", "status"} <= set(table.columns)

@@ -13,6 +13,8 @@ import pytest
 from genocnn.compare import (
     COLUMNS,
     benjamini_hochberg,
+    cluster_motifs,
+    database_motifs,
     jaspar_motif,
     jaspar_motifs,
     name_motifs,
@@ -213,3 +215,67 @@ def test_benjamini_hochberg_edge_cases():
     assert benjamini_hochberg(np.array([])).shape == (0,)
     assert benjamini_hochberg(np.array([0.3])).tolist() == [0.3]
     assert benjamini_hochberg(np.array([0.9, 0.95])).tolist() == [0.95, 0.95]
+
+
+# ---------------------------------------------------------------- release, group
+
+
+def test_name_motifs_release_and_tax_group(ctcf):
+    old = name_motifs([ctcf], release="JASPAR2020")
+    assert old.loc[0, "target_name"] == "CTCF"
+    assert old.loc[0, "target_id"] in {m.name for m in jaspar_motifs(release="JASPAR2020")}
+    insects = name_motifs([ctcf], tax_group="insects")
+    assert insects.loc[0, "target_id"] in {m.name for m in jaspar_motifs(tax_group="insects")}
+    assert len(database_motifs(tax_group=None)) > len(database_motifs())
+    with pytest.raises(GenocnnError, match="unknown JASPAR release"):
+        name_motifs([ctcf], release="JASPAR1999")
+
+
+def test_strand_and_offset_align_a_fragment(ctcf, db):
+    """Tomtom's offset: query column 0 faces target column `offset` (of its reverse complement on -)."""
+    inner = Motif("inner", ctcf.pfm[:, 4:13].copy())
+    flipped = Motif("flipped", ctcf.pfm[::-1, ::-1][:, 2:10].copy())
+    wider = Motif("wider", np.concatenate([np.full((4, 3), 5.0), ctcf.pfm], axis=1))
+    hits = tomtom_matches([inner, flipped, wider], [m for m in db if m.name != "MA1929.2" and m.name != "MA1930.2"])
+    assert hits["target_id"].tolist() == [ctcf.name] * 3
+    assert list(zip(hits["strand"], hits["offset"])) == [("+", 4), ("-", 2), ("+", -3)]
+
+
+# ---------------------------------------------------------------- clustering
+
+
+def test_cluster_motifs_groups_copies_and_reverse_complements(ctcf):
+    randoms = [random_motif(s) for s in range(30)]
+    noisy = sampled_motif(ctcf.ppm, 200, seed=3, name="ctcf_sampled")
+    flipped = Motif("ctcf_rc", ctcf.pfm[::-1, ::-1].copy())
+    fragment = Motif("ctcf_fragment", ctcf.pfm[:, 3:14].copy())
+    motifs = [randoms[0], ctcf, *randoms[1:15], noisy, flipped, *randoms[15:], fragment]
+    labels = cluster_motifs(motifs)
+    assert labels.shape == (len(motifs),) and labels.dtype == np.int64
+    assert labels[0] == 1 and labels[1] == 2  # numbered in order of appearance
+    ctcf_like = [i for i, m in enumerate(motifs) if m.name.startswith(("ctcf", "MA0139"))]
+    assert {labels[i] for i in ctcf_like} == {2}
+    others = [labels[i] for i in range(len(motifs)) if i not in ctcf_like]
+    assert len(set(others)) == len(others) == len(randoms)  # random motifs stay alone
+    assert sorted(set(labels.tolist())) == list(range(1, labels.max() + 1))
+
+
+def test_cluster_motifs_is_single_linkage_and_symmetric():
+    """A-B and B-C linked puts A and C together even if A and C do not match."""
+    rng = np.random.default_rng(7)
+    ppm = rng.dirichlet([0.2] * 4, size=24).T * 100
+    a, b, c = Motif("a", ppm[:, :12]), Motif("b", ppm[:, 4:16]), Motif("c", ppm[:, 8:20])
+    motifs = [a, *[random_motif(s, width=12) for s in range(100, 125)], b, c]
+    labels = cluster_motifs(motifs)
+    assert labels[0] == labels[-2] == labels[-1]
+    assert len(set(labels.tolist())) == len(motifs) - 2
+    assert cluster_motifs([a, *motifs[1:-2], c]).tolist() == list(range(1, len(motifs)))  # a, c apart
+    reordered = cluster_motifs(motifs[::-1])[::-1]
+    assert reordered[0] == reordered[-1] == reordered[-2]
+
+
+def test_cluster_motifs_edge_cases(ctcf):
+    assert cluster_motifs([]).tolist() == []
+    assert cluster_motifs([ctcf]).tolist() == [1]
+    assert cluster_motifs([ctcf, ctcf]).tolist() == [1, 1]
+    assert cluster_motifs([ctcf, random_motif(0)], p_value=0.0).tolist() == [1, 2]

@@ -337,3 +337,108 @@ def test_transfac_from_biopython_loads_in_ours(tmp_path):
     (motif,) = read_motifs(path)
     assert (motif.name, motif.description) == ("V$MYOD_01", "myoblast determining factor")
     np.testing.assert_array_equal(motif.pfm, [[1, 2], [2, 1], [2, 2], [0, 0]])
+
+
+# ---------------------------------------------------------------- HOMER
+
+# Two motifs laid out as HOMER's own library files are: six header fields
+# (consensus, name, threshold, log p-value, 0, occurrence stats), three
+# decimals, rows that sum to 0.999 or 1.001.
+HOMER_LIBRARY_TEXT = (
+    ">AYAGTGCCMYCTRGTGGCCA\tCTCF(Zf)/CD4+-CTCF-ChIP-Seq(Barski_et_al.)/Homer\t6.041809\t-11523.164\t0"
+    "\tT:17311.0(44.36%),B:2181.5(5.80%),P:1e-5004\n"
+    "0.419\t0.100\t0.349\t0.132\n"
+    "0.001\t0.610\t0.001\t0.388\n"
+    "0.946\t0.001\t0.052\t0.001\n"
+    ">TGACGTCA\tAtf1(bZIP)/K562-ATF1-ChIP-Seq/Homer\t8.5\n"
+    "0.001\t0.001\t0.001\t0.997\n"
+    "0.001\t0.001\t0.998\t0.001\n"
+    "0.998\t0.001\t0.001\t0.001"
+)
+
+
+def homer_records(text: str) -> list[tuple[list[str], np.ndarray]]:
+    """A naive reading of a HOMER file: header fields and the (w, 4) matrix per motif."""
+    records = []
+    for line in text.splitlines():
+        if line.startswith(">"):
+            records.append((line[1:].split("\t"), []))
+        elif line.strip():
+            records[-1][1].append([float(v) for v in line.split("\t")])
+    return [(header, np.array(rows)) for header, rows in records]
+
+
+def test_homer_round_trip_several(tmp_path, several):
+    path = tmp_path / "motifs.motif"
+    write_motifs(several, path)
+    back = read_motifs(path)
+    assert [(m.name, m.description) for m in back] == [(m.name, m.description) for m in several]
+    for motif, read in zip(several, back):
+        np.testing.assert_allclose(read.ppm, as_written(motif).ppm, atol=1e-8)
+        assert read.sites == DEFAULT_NSITES and read.pseudocount == 0.0
+    # Writing what was read rounds counts (ppm x 20) to 2 decimals; renormalising
+    # the column moves each probability by under 2 x 0.005 / 20.
+    again = tmp_path / "again.motif"
+    write_motifs(back, again)
+    for first, second in zip(back, read_motifs(again)):
+        np.testing.assert_allclose(second.ppm, first.ppm, atol=0.01 / DEFAULT_NSITES)
+
+
+def test_homer_file_layout(tmp_path, several):
+    path = tmp_path / "motifs.motif"
+    write_motifs(several, path, "homer")
+    records = homer_records(path.read_text())
+    assert len(records) == len(several)
+    for motif, (header, matrix) in zip(several, records):
+        assert len(header) == 3
+        assert header[0] == motif.consensus.upper()
+        assert header[1].split()[0] == motif.name
+        ppm = as_written(motif).ppm
+        np.testing.assert_allclose(matrix, ppm.T, atol=1e-8)
+        # threshold: 0.6 x the best natural-log-odds score, from a naive loop
+        best = sum(max(np.log(ppm[b, j] / 0.25) for b in range(4)) for j in range(motif.width))
+        assert float(header[2]) == pytest.approx(max(0.0, 0.6 * best), abs=1e-5)
+
+
+def test_homer_one_motif_width_one(tmp_path):
+    motif = Motif("solo", np.array([[3.0], [0.0], [1.0], [0.0]]), sites=4)
+    path = tmp_path / "solo.motif"
+    write_motifs([motif], path)
+    (back,) = read_motifs(path)
+    assert back.name == "solo" and back.width == 1
+    np.testing.assert_allclose(back.ppm, motif.ppm, atol=1e-8)
+
+
+def test_homer_library_file_loads(tmp_path):
+    path = io_path(tmp_path, "known.motif", HOMER_LIBRARY_TEXT)  # no trailing newline
+    ctcf, atf1 = read_motifs(path)
+    assert ctcf.name == "CTCF(Zf)/CD4+-CTCF-ChIP-Seq(Barski_et_al.)/Homer" and ctcf.width == 3
+    assert atf1.name.startswith("Atf1") and atf1.consensus == "TGA"
+    expected = np.array([[0.419, 0.100, 0.349, 0.132]])
+    np.testing.assert_allclose(ctcf.ppm[:, 0], expected[0] / expected.sum(), atol=1e-12)
+    for m in (ctcf, atf1):
+        np.testing.assert_allclose(m.ppm.sum(axis=0), 1.0)
+
+
+def test_homer_is_sniffed_and_jaspar_still_is(tmp_path, several):
+    write_motifs(several, tmp_path / "a.motif", "homer")
+    (tmp_path / "a.unknown").write_text((tmp_path / "a.motif").read_text())
+    assert [m.name for m in read_motifs(tmp_path / "a.unknown")] == [m.name for m in several]
+    write_motifs(several, tmp_path / "b.jaspar", "jaspar")
+    (tmp_path / "b.unknown").write_text((tmp_path / "b.jaspar").read_text())
+    assert [m.name for m in read_motifs(tmp_path / "b.unknown")] == [m.name for m in several]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "empty"),
+    (">ACGT\tname\t3.0\n", "no rows"),
+    (">ACGT\tname\n0.25\t0.25\t0.25\t0.25\n", "HOMER header"),
+    ("0.25\t0.25\t0.25\t0.25\n", "header"),
+    (">A\tname\t1.0\n0.5\t0.5\t0.5\t0.5\n", "sum to 1"),
+    (">A\tname\t1.0\n0.5\t0.5\n", "4 probabilities"),
+])
+def test_malformed_homer_raises(tmp_path, text, message):
+    path = io_path(tmp_path, "bad.motif", text)
+    with pytest.raises(GenocnnError, match=message) as info:
+        read_motifs(path)
+    assert str(path) in str(info.value)
