@@ -141,9 +141,9 @@ def predict(
         windows = peak_windows(bed, genome, model.length, skip_bad)
         for note in windows.notes:
             typer.echo(f"genocnn: {note}", err=True)
-        table = run_predict(model, list(zip(windows.ids, windows.sequences)), batch_size)
+        table = run_predict(model, list(zip(windows.ids, windows.sequences)), batch_size, progress=True)
     else:
-        table = run_predict(model, seqs, batch_size)
+        table = run_predict(model, seqs, batch_size, progress=True)
     with atomic_open(out) as fh:
         table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
     typer.echo(f"{len(table)} predictions written to {out}")

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from .encode import one_hot
 from .fasta import read_fasta
@@ -33,6 +34,7 @@ def predict(
     model: ConvNet,
     fasta_or_sequences: str | os.PathLike | Iterable,
     batch_size: int = 256,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """Binding probabilities for each sequence, streaming in batches.
 
@@ -44,6 +46,8 @@ def predict(
         Sequences of any length: they are centre-cropped or zero-padded to the
         model's input length, as in training.
     batch_size : int
+    progress : bool
+        Show a progress bar (sequences/s) when stderr is a terminal.
 
     Returns
     -------
@@ -54,10 +58,13 @@ def predict(
     tasks = getattr(model, "tasks", None) or [f"task{i}" for i in range(model.head[-1].out_features)]
     ids: list[str] = []
     probs: list[torch.Tensor] = []
-    for batch in _batches(_records(fasta_or_sequences), batch_size):
-        x = one_hot([s for _, s in batch], length=model.length)
-        probs.append(torch.sigmoid(predict_logits(model, x, batch_size)))
-        ids.extend(name for name, _ in batch)
+    # shown on terminals only, and cleared when done or on an error
+    with tqdm(desc="predicting", unit="seq", disable=None if progress else True, leave=False) as bar:
+        for batch in _batches(_records(fasta_or_sequences), batch_size):
+            x = one_hot([s for _, s in batch], length=model.length)
+            probs.append(torch.sigmoid(predict_logits(model, x, batch_size)))
+            ids.extend(name for name, _ in batch)
+            bar.update(len(batch))
     values = torch.cat(probs).numpy() if probs else torch.zeros(0, len(tasks)).numpy()
     table = pd.DataFrame(values, columns=tasks)
     table.insert(0, "id", ids)
