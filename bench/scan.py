@@ -119,7 +119,7 @@ def naive_probs(model, seq: str, batch: int = 256) -> np.ndarray:
 
 def child(args: argparse.Namespace) -> dict:
     from genocnn.scan import SiteCaller, scan
-    from genocnn.train import load_model
+    from genocnn.checkpoint import load_model
 
     torch.set_num_threads(args.threads)
     model = load_model(args.run, "cpu")

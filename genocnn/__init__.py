@@ -32,7 +32,7 @@ _EXPORTS = {
     "build_model": "models",
     "train": "train",
     "Run": "train",
-    "load_model": "train",
+    "load_model": "checkpoint",
     "predict": "predict",
     "Motif": "motifs",
     "extract_motifs": "motifs",

@@ -128,7 +128,7 @@ def predict(
     """Predict binding probabilities for every sequence of a FASTA file, or every interval of a BED."""
     from .atomic import atomic_open
     from .predict import predict as run_predict
-    from .train import load_model
+    from .checkpoint import load_model
 
     if (bed is None) != (genome is None):
         raise GenocnnError("--bed and --genome go together")
@@ -169,7 +169,7 @@ def motifs(
     nullified; loss_change treats every given sequence as bound (label 1).
     """
     from .report import REPORT_FILE, cluster_sentence, export_motifs
-    from .train import load_model
+    from .checkpoint import load_model
 
     group = None if tax_group.lower() == "all" else tax_group
     table = export_motifs(load_model(run, device), seqs, out, threshold, min_sites, db,
@@ -226,7 +226,7 @@ def scan(
 ) -> None:
     """Score every window along long sequences and write the called sites as BED."""
     from .scan import scan_genome
-    from .train import load_model
+    from .checkpoint import load_model
 
     sites = scan_genome(load_model(run, device), genome, out, threshold, stride, task, bedgraph, batch_size,
                         progress=not quiet)
@@ -249,7 +249,7 @@ def attribute(
 ) -> None:
     """Explain predictions base by base and cluster high-contribution seqlets into motifs."""
     from .attribution import export_attributions
-    from .train import load_model
+    from .checkpoint import load_model
 
     table = export_attributions(load_model(run, device), seqs, out, method, task or 0, max_seqs, plot, db)
     typer.echo(f"{len(table)} seqlet motifs written to {out}/")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .encode import one_hot
@@ -206,7 +207,7 @@ def split_indices(y: torch.Tensor, valid_fraction: float, test_fraction: float, 
     return Split(train, valid, test)
 
 
-def read_labels(path: str | os.PathLike) -> "pd.DataFrame":
+def read_labels(path: str | os.PathLike) -> pd.DataFrame:
     """Read a labels TSV: first column sequence id, every other column one task.
 
     Values are 0, 1, or unknown (empty / ``NA``), kept as NaN.
@@ -217,8 +218,6 @@ def read_labels(path: str | os.PathLike) -> "pd.DataFrame":
         Unreadable file, no task column, duplicate ids, or values other than
         0/1/NA (naming the line, column and count).
     """
-    import pandas as pd
-
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise GenocnnError(f"{path}: no such labels file")

@@ -56,7 +56,7 @@ from .encode import one_hot
 from .errors import GenocnnError
 from .fasta import read_fasta
 from .models import ConvNet
-from .train import resolve_device
+from .devices import resolve_device
 
 __all__ = ["ScanBlock", "SiteCaller", "call_sites", "scan", "scan_genome", "write_bed", "write_bedgraph"]
 

@@ -7,14 +7,10 @@ the network; loadable with ``torch.load(weights_only=True)``), ``config.yaml``,
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import pickle
-import hashlib
 import sys
 import time
-import zipfile
 from dataclasses import dataclass
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,38 +23,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import __version__
-from .atomic import atomic_open, atomic_path
+from .atomic import atomic_open
+from .checkpoint import check_inputs, file_record, load_last, save_checkpoint, save_last
 from .config import Config, apply_overrides, config_from_dict, dump_config, load_config
 from .data import Dataset, load_labelled, load_pos_neg, split_indices
+from .devices import Distributed, resolve_device
 from .errors import GenocnnError
 from .genome import GenomeData, chrom_split, load_bed
 from .models import ConvNet, build_model
 
-CHECKPOINT_FORMAT = "genocnn-checkpoint-v1"
-LAST_FORMAT = "genocnn-last-v1"
-
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``auto``/None -> CUDA if available, else MPS, else CPU; also ``cpu``, ``cuda``, ``cuda:N``, ``mps``."""
-    if device is None or str(device) == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise GenocnnError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise GenocnnError(f"device {device!r} requested but CUDA is not available")
-    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
-        raise GenocnnError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    if resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise GenocnnError(f"device {device!r} requested but MPS is not available")
-    if resolved.type not in ("cpu", "cuda", "mps"):
-        raise GenocnnError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps")
-    return resolved
 
 
 @torch.no_grad()
@@ -164,39 +137,6 @@ class Progress:
     stopped: bool = False
 
 
-class Distributed:
-    """Rank and world size under ``torchrun`` (one process, rank 0, otherwise)."""
-
-    def __init__(self) -> None:
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        self.active = self.world > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def setup(self, device: torch.device) -> torch.device:
-        """Start the process group (NCCL on CUDA, gloo on CPU); returns this rank's device."""
-        if not self.active:
-            return device
-        if device.type == "cuda":
-            device = torch.device("cuda", self.local_rank)
-            torch.cuda.set_device(device)
-        if not torch.distributed.is_initialized():
-            torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        return device
-
-    def shard(self, index: torch.Tensor) -> torch.Tensor:
-        """This rank's share of a global batch (DistributedSampler-style striding)."""
-        return index[self.rank :: self.world] if self.active else index
-
-    def close(self) -> None:
-        if self.active and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-
-
 def fit(
     model: ConvNet,
     data: Dataset,
@@ -295,99 +235,6 @@ def fit(
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
     return model.cpu().eval(), pd.DataFrame(state.rows)
-
-
-def save_last(path, model, optimiser, scaler, generator, state: Progress, config: Config, tasks) -> None:
-    """Write the resumable training state (plain tensors and containers only)."""
-    payload = {
-        "format": LAST_FORMAT,
-        "config": config.to_dict(),
-        "tasks": list(tasks),
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "optimiser": optimiser.state_dict(),
-        "scaler": scaler.state_dict() if scaler.is_enabled() else None,
-        "torch_rng": torch.get_rng_state(),
-        "generator": generator.get_state(),
-        "progress": dataclasses.asdict(state),
-    }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-
-
-def save_checkpoint(model: ConvNet, config: Config, tasks: list[str], path: str | os.PathLike) -> None:
-    """Write weights and rebuild information as plain tensors/containers (weights_only-safe)."""
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "genocnn_version": __version__,
-        "config": config.to_dict(),
-        "tasks": list(tasks),
-        "length": int(model.length),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-    }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def load_model(run_dir: str | os.PathLike, device: str | torch.device | None = "cpu") -> ConvNet:
-    """Rebuild the trained network of a run directory (or a ``model.pt`` path).
-
-    The checkpoint is read with ``torch.load(weights_only=True)``: a file that
-    would execute code when unpickled is refused without running it.
-
-    Returns
-    -------
-    ConvNet
-        In eval mode, with attributes ``tasks`` (list of str), ``length`` (int)
-        and ``run_config`` (:class:`Config`).
-    """
-    path = Path(run_dir)
-    if path.is_dir():
-        path = path / "model.pt"
-    if not path.is_file():
-        raise GenocnnError(f"{run_dir}: not a genocnn run directory (no model.pt)")
-    if not zipfile.is_zipfile(path):
-        raise GenocnnError(f"{path}: not a readable genocnn checkpoint (not a torch zip file)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise GenocnnError(
-            f"{path}: refused: the checkpoint holds objects other than plain tensors "
-            "(it could run code when loaded)"
-        ) from None
-    except Exception as exc:  # corrupt zip, truncated file, not a torch file
-        raise GenocnnError(f"{path}: not a readable genocnn checkpoint ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise GenocnnError(f"{path}: not a genocnn checkpoint (format {CHECKPOINT_FORMAT} expected)")
-    config = config_from_dict(state["config"], where=str(path))
-    model = build_model(config.model, len(state["tasks"]), int(state["length"]))
-    try:
-        model.load_state_dict(state["state_dict"])
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise GenocnnError(f"{path}: weights do not match the stored config: {first}") from None
-    model.tasks = list(state["tasks"])
-    model.run_config = config
-    return model.to(resolve_device(device)).eval()
-
-
-#: Files larger than this are recorded by size and mtime, not hashed (genomes).
-HASH_LIMIT = 100 * 2**20
-
-
-def file_record(path: str | os.PathLike) -> dict:
-    """Path, size and SHA-256 of an input file, for the run's provenance.
-
-    A file over :data:`HASH_LIMIT` bytes (a genome) gets ``sha256: None`` and
-    its ``mtime`` instead: hashing gigabytes would be slow.
-    """
-    size = os.path.getsize(path)
-    if size > HASH_LIMIT:
-        return {"path": str(path), "bytes": size, "sha256": None, "mtime": os.path.getmtime(path)}
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return {"path": str(path), "bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
 
 
 def load_dataset(
@@ -544,7 +391,7 @@ def train(
         "config": cfg.to_dict(),
     }
     if dist.is_main:
-        _check_inputs(run_dir / "run.json", meta, resume)
+        check_inputs(run_dir / "run.json", meta, resume)
         with atomic_open(run_dir / "run.json") as fh:
             json.dump(meta, fh, indent=2)
     _seed_everything(cfg.training.seed)
@@ -567,25 +414,3 @@ def train(
     return Run(run_dir, model, cfg, metrics, history)
 
 
-def _check_inputs(path: Path, meta: dict, resume: bool) -> None:
-    """On resume, refuse input files that changed since the run started."""
-    if not resume or not path.is_file():
-        return
-    before = json.loads(path.read_text())
-    if [(f["bytes"], f["sha256"]) for f in before.get("inputs", [])] != [
-        (f["bytes"], f["sha256"]) for f in meta["inputs"]
-    ]:
-        raise GenocnnError(f"{path}: the input files differ from those the run was started with")
-
-
-def load_last(path: Path) -> dict:
-    """Read ``last.pt`` (weights_only) for ``--resume``."""
-    if not path.is_file():
-        raise GenocnnError(f"{path.parent}: nothing to resume (no last.pt)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise GenocnnError(f"{path}: unreadable resume state ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or state.get("format") != LAST_FORMAT:
-        raise GenocnnError(f"{path}: not a genocnn resume state")
-    return state

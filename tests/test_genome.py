@@ -332,7 +332,7 @@ def test_genome_flags_need_each_other(genome, tmp_path):
 
 
 def test_large_inputs_are_recorded_by_size_and_mtime(genome, monkeypatch):
-    import genocnn.train as train_module
+    import genocnn.checkpoint as train_module
 
     small = train_module.file_record(genome["bed"])
     assert len(small["sha256"]) == 64

@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 import torch
 
 from genocnn.motifs import Motif, column_information, extract_motifs, filter_influence

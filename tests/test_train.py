@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from genocnn.errors import GenocnnError
-from genocnn.train import load_model, resolve_device, train
+from genocnn.checkpoint import load_model
+from genocnn.devices import resolve_device
+from genocnn.train import train
 
 
 def test_run_directory_contents(tiny_run):
