@@ -89,6 +89,8 @@ def read_fasta(path: str | os.PathLike) -> Iterator[tuple[str, str]]:
         ) from None
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise GenocnnError(f"{path}: truncated or corrupt gzip data ({exc})") from None
+    except OSError as exc:  # unreadable: permissions, I/O error
+        raise GenocnnError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def write_fasta(

@@ -30,9 +30,11 @@ windows; it falls back to batched naive windows (``unfold``).
 
 Memory
 ------
-:func:`~genocnn.fasta.read_fasta` holds one record string (1 byte/bp, plus
-its line list while parsing). Beyond that only one chunk's one-hot tensor and
-feature maps live at a time, so peak memory does not grow with sequence length.
+An indexable FASTA (plain or bgzip, regular line widths) is read through its
+``.fai`` with pyfaidx, one chunk at a time; other inputs (plain gzip) go
+through :func:`~genocnn.fasta.read_fasta`, which holds one record string
+(1 byte/bp). Beyond that only one chunk's one-hot tensor and feature maps live
+at a time, so peak memory does not grow with sequence length.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ from tqdm.auto import tqdm
 from .atomic import atomic_open
 from .encode import one_hot
 from .errors import GenocnnError
-from .fasta import read_fasta
+from .fasta import _DELETE_VALID, read_fasta
+from .genome import open_genome
 from .models import ConvNet
 from .devices import resolve_device
 
@@ -231,10 +234,50 @@ def _naive_logits(model: ConvNet, x: torch.Tensor, starts: torch.Tensor, batch_s
 # ---------------------------------------------------------------- scanning
 
 
+class _IndexedRecord:
+    """One chromosome of an indexed FASTA, read from disk slice by slice.
+
+    Slices are checked like :func:`~genocnn.fasta.read_fasta` checks records,
+    so a scan's memory does not grow with the chromosome's length.
+    """
+
+    def __init__(self, path, name: str, record) -> None:
+        self.path, self.name, self.record = path, name, record
+
+    def __len__(self) -> int:
+        return len(self.record)
+
+    def __getitem__(self, where: slice) -> str:
+        text = self.record[where]
+        bad = text.translate(_DELETE_VALID)
+        if bad:
+            shown = ", ".join(repr(c) for c in sorted(set(bad))[:10])
+            raise GenocnnError(
+                f"{self.path}: record {self.name!r} has characters that are not IUPAC DNA "
+                f"near position {where.start}: {shown}"
+            )
+        return text
+
+
+def _indexed_records(path: str | os.PathLike) -> Iterator[tuple[str, _IndexedRecord]] | None:
+    """Records of an indexable FASTA (plain or bgzip, regular lines) via pyfaidx, else None."""
+    try:
+        genome = open_genome(path)
+    except GenocnnError:
+        return None
+    return ((name, _IndexedRecord(path, name, genome[name])) for name in genome.keys())
+
+
 def _records(fasta_or_sequences: str | os.PathLike | Iterable) -> Iterator[tuple[str, str]]:
-    """A FASTA path -> its records; strings -> ``seq0, seq1, ...``; (id, seq) pairs pass through."""
+    """A FASTA path -> its records; strings -> ``seq0, seq1, ...``; (id, seq) pairs pass through.
+
+    An indexable FASTA is read chunk by chunk through its ``.fai`` (pyfaidx);
+    other files (plain gzip, irregular line widths) through :func:`read_fasta`,
+    which holds one record in memory at a time.
+    """
     if isinstance(fasta_or_sequences, (str, os.PathLike)):
-        yield from read_fasta(fasta_or_sequences)
+        indexed = _indexed_records(fasta_or_sequences)
+        yield from indexed if indexed is not None else read_fasta(fasta_or_sequences)
         return
     for i, item in enumerate(fasta_or_sequences):
         name, seq = (f"seq{i}", item) if isinstance(item, str) else (str(item[0]), item[1])
@@ -321,7 +364,7 @@ def scan(
                 n = len(seq)
                 bar.set_postfix_str(chrom, refresh=False)
                 if n < length:
-                    x = one_hot(seq, length=length).to(dev)
+                    x = one_hot(seq[0:n], length=length).to(dev)
                     reverse = model._logits(x.flip(-2, -1)) if rc else None
                     yield block(chrom, np.zeros(1, dtype=np.int64), model._logits(x), reverse, n)
                     bar.update(n)

@@ -245,3 +245,18 @@ def test_bad_gzip_crc(tmp_path):
     path = tmp_path / "crc.fa.gz"
     path.write_bytes(bytes(data))
     assert "gzip" in read_error(path)
+
+
+def test_unreadable_file_is_a_user_error(tmp_path):
+    import os
+
+    path = tmp_path / "locked.fa"
+    path.write_text(">a\nACGT\n")
+    path.chmod(0)
+    try:
+        if os.access(path, os.R_OK):  # root reads anything: nothing to test
+            pytest.skip("running as a user who can read any file")
+        with pytest.raises(GenocnnError, match="cannot read"):
+            list(read_fasta(path))
+    finally:
+        path.chmod(0o644)
