@@ -220,6 +220,7 @@ def scan(
     stride: int = typer.Option(1, "--stride", min=1, help="Score every stride-th window start (1: every position)."),
     task: Optional[str] = typer.Option(None, "--task", help="Task to call sites on [default: the first]."),
     bedgraph: Optional[Path] = typer.Option(None, "--bedgraph", help="Also write the per-position probability track."),
+    bigwig: Optional[Path] = typer.Option(None, "--bigwig", help="Also write the track as bigWig (needs pyBigWig)."),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Windows per batch (models without global pooling)."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -229,8 +230,9 @@ def scan(
     from .checkpoint import load_model
 
     sites = scan_genome(load_model(run, device), genome, out, threshold, stride, task, bedgraph, batch_size,
-                        progress=not quiet)
-    track = f" and the track to {bedgraph}" if bedgraph is not None else ""
+                        progress=not quiet, bigwig=bigwig)
+    tracks = " and ".join(str(p) for p in (bedgraph, bigwig) if p is not None)
+    track = f" and the track to {tracks}" if tracks else ""
     typer.echo(f"{len(sites)} sites written to {out}{track}")
 
 

@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .atomic import atomic_open
+from .atomic import atomic_open, atomic_path
 from .encode import one_hot
 from .errors import GenocnnError
 from .fasta import _DELETE_VALID, read_fasta
@@ -511,6 +511,38 @@ def write_bedgraph(blocks: Iterable[ScanBlock], path: str | os.PathLike, task: i
             _write_track(fh, block, task)
 
 
+def chrom_sizes(fasta: str | os.PathLike | Iterable) -> list[tuple[str, int]]:
+    """``(name, length)`` of every record, from the ``.fai`` when indexable, else by reading."""
+    if isinstance(fasta, (str, os.PathLike)):
+        indexed = _indexed_records(fasta)
+        if indexed is not None:
+            return [(name, len(record)) for name, record in indexed]
+    return [(name, len(seq)) for name, seq in _records(fasta)]
+
+
+class BigWigTrack:
+    """Per-position track written as bigWig (pyBigWig), entries streamed in record order."""
+
+    def __init__(self, path: str | os.PathLike, sizes: list[tuple[str, int]]) -> None:
+        try:
+            import pyBigWig
+        except ImportError:
+            raise GenocnnError("--bigwig needs pyBigWig: pip install pyBigWig") from None
+        self.handle = pyBigWig.open(os.fspath(path), "w")
+        self.handle.addHeader(sizes, maxZooms=10)
+
+    def add(self, block: ScanBlock, task: int) -> None:
+        centre = block.positions + min(block.window, block.chrom_length) // 2
+        end = np.minimum(centre + block.stride, block.chrom_length)
+        self.handle.addEntries(
+            [block.chrom] * len(centre), centre.tolist(), ends=end.tolist(),
+            values=block.probs[:, task].astype(float).tolist(),
+        )
+
+    def close(self) -> None:
+        self.handle.close()
+
+
 def _task_index(model: ConvNet, task: int | str | None) -> int:
     tasks = list(getattr(model, "tasks", None) or range(model.head[-1].out_features))
     if task is None:
@@ -533,11 +565,12 @@ def scan_genome(
     batch_size: int = 256,
     device: str | torch.device | None = None,
     progress: bool = True,
+    bigwig: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """Scan, call sites, and write ``out`` (BED6) and optionally ``bedgraph``, in one pass.
+    """Scan, call sites, and write ``out`` (BED6) and optionally ``bedgraph`` / ``bigwig``, in one pass.
 
-    Returns the sites table (see :func:`call_sites`). Both files are written
-    atomically: an error part-way leaves neither behind.
+    Returns the sites table (see :func:`call_sites`). All files are written
+    atomically: an error part-way leaves none behind.
     """
     if not 0.0 <= threshold <= 1.0:
         raise GenocnnError(f"scan: threshold must be between 0 and 1, got {threshold}")
@@ -547,10 +580,17 @@ def scan_genome(
         track = stack.enter_context(atomic_open(bedgraph)) if bedgraph is not None else None
         if track is not None:
             track.write("track type=bedGraph\n")
+        wig = None
+        if bigwig is not None:
+            wig = BigWigTrack(stack.enter_context(atomic_path(bigwig)), chrom_sizes(fasta))
         for block in scan(model, fasta, stride, batch_size, device, progress):
             caller.add(block)
             if track is not None:
                 _write_track(track, block, index)
+            if wig is not None:
+                wig.add(block, index)
+        if wig is not None:
+            wig.close()
         sites = caller.finish()
         write_bed(sites, out)
     return sites

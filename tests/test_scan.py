@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+
+try:
+    import pyBigWig  # noqa: F401
+
+    HAVE_BIGWIG = True
+except ImportError:
+    HAVE_BIGWIG = False
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -194,10 +201,11 @@ def test_cli_scan_finds_planted_sites(tiny_run, tmp_path):
     # tiny_run's probabilities are compressed (bound ~0.54, unbound ~0.51), hence the threshold
     planted = [2000, 5500, 12300, 16000]
     fasta = write_fa(tmp_path / "genome.fa", [("chrT", _genome(20_000, planted)), ("short", "ACGTACGT")])
-    out, track = tmp_path / "sites.bed", tmp_path / "track.bedGraph"
+    out, track, wig = tmp_path / "sites.bed", tmp_path / "track.bedGraph", tmp_path / "track.bw"
+    extra = ["--bigwig", str(wig)] if HAVE_BIGWIG else []
     result = CliRunner().invoke(app, ["scan", str(tiny_run.run_dir), str(fasta), "--out", str(out),
                                       "--bedgraph", str(track), "--threshold", "0.53", "--device", "cpu",
-                                      "--quiet"])
+                                      "--quiet", *extra])
     assert result.exit_code == 0, result.output
     rows = [line.split("\t") for line in out.read_text().splitlines()]
     assert all(len(r) == 6 and r[3].startswith("site_") and r[5] in "+-" for r in rows)
@@ -209,6 +217,15 @@ def test_cli_scan_finds_planted_sites(tiny_run, tmp_path):
         covered[a:b] = True
     assert covered.mean() < 0.25  # the planted sites are not hit by calling everything
     assert len(track.read_text().splitlines()) == 1 + (20_000 - tiny_run.model.length + 1) + 1
+    if HAVE_BIGWIG:  # the bigWig holds the same values as the bedGraph
+        import pyBigWig
+
+        graph = [line.split("\t") for line in track.read_text().splitlines()[1:]]
+        bw = pyBigWig.open(str(wig))
+        assert bw.chroms() == {"chrT": 20_000, "short": 8}
+        for chrom, start, end, value in graph[:: 997]:
+            assert bw.values(chrom, int(start), int(end))[0] == pytest.approx(float(value), abs=1e-4)
+        bw.close()
 
 
 @pytest.mark.parametrize("args", [["missing.fa"], ["bad.fa"], ["genome.fa", "--task", "nope"]])
