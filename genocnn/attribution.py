@@ -561,8 +561,8 @@ def export_attributions(
     """Attribute, draw, find seqlet motifs and name them; write everything to ``out_dir``.
 
     Writes ``attributions.npz`` (:func:`save_attributions`), ``logos/<id>.png``
-    for the first ``plot`` sequences, ``seqlet_motifs.meme`` and
-    ``seqlet_motifs.jaspar`` (when any motif is found) and ``seqlets.tsv``
+    for the first ``plot`` sequences, ``seqlet_motifs.meme``, ``.jaspar``,
+    ``.transfac`` and ``.motif`` (HOMER) (when any motif is found) and ``seqlets.tsv``
     (the returned table, one row per motif with its best JASPAR match, or
     ``db``'s). Nothing is written if the input is bad. ``**options`` go to
     :func:`motifs_from_attributions`.
@@ -594,8 +594,8 @@ def export_attributions(
     for i, stem in enumerate(_file_names(res.ids[:plot])):
         plot_attribution(res.attr[i], out / "logos" / f"{stem}.png", title=res.ids[i])
     if motifs:
-        write_motifs(motifs, out / "seqlet_motifs.meme", format="meme")
-        write_motifs(motifs, out / "seqlet_motifs.jaspar", format="jaspar")
+        for fmt, suffix in (("meme", "meme"), ("jaspar", "jaspar"), ("transfac", "transfac"), ("homer", "motif")):
+            write_motifs(motifs, out / f"seqlet_motifs.{suffix}", format=fmt)
     with atomic_open(out / "seqlets.tsv") as fh:
         table.to_csv(fh, sep="\t", index=False, float_format="%.4g")
     return table

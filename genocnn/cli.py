@@ -241,7 +241,7 @@ def scan(
 def attribute(
     run: Path = typer.Argument(..., help="Run directory from `genocnn train`."),
     seqs: Path = typer.Argument(..., help="FASTA (.gz ok) of sequences to explain (usually bound ones)."),
-    out: Path = typer.Option(..., "--out", help="Directory for attributions.npz, logos/, seqlet_motifs.meme/.jaspar, seqlets.tsv."),
+    out: Path = typer.Option(..., "--out", help="Directory for attributions.npz, logos/, seqlet_motifs.meme/.jaspar/.transfac/.motif, seqlets.tsv."),
     method: str = typer.Option("ism", "--method", help="ism (in-silico mutagenesis) or grad (gradient x input, mean-gradient corrected)."),
     max_seqs: Optional[int] = typer.Option(None, "--max-seqs", min=1, help="Only the first N sequences [default: all]."),
     plot: int = typer.Option(5, "--plot", min=0, help="Draw contribution logos for the first K sequences."),

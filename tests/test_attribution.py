@@ -297,6 +297,7 @@ def test_cli_attribute_writes_files(tiny_run, tiny_fastas, tmp_path):
     assert table[0].split("\t")[:3] == ["motif", "seqlets", "sign"]
     names = [m.name for m in read_motifs(out / "seqlet_motifs.meme")]
     assert names == [m.name for m in read_motifs(out / "seqlet_motifs.jaspar")] == [r.split("\t")[0] for r in table[1:]]
+    assert names == [m.name for m in read_motifs(out / "seqlet_motifs.transfac")] == [m.name for m in read_motifs(out / "seqlet_motifs.motif")]
 
 
 @pytest.mark.parametrize("problem", ["missing", "method", "empty"])

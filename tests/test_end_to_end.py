@@ -188,3 +188,15 @@ def test_same_seed_same_metrics_on_cpu(ctcf, tmp_path):
     assert again == first
     assert (tmp_path / "RUN" / "metrics.json").read_text() == (ctcf / "RUN" / "metrics.json").read_text()
     assert (tmp_path / "RUN" / "config.yaml").read_text() == (ctcf / "RUN" / "config.yaml").read_text()
+
+
+def test_simulation_top_ranked_motif_is_named_after_the_planted_tf(simulation):
+    """The most influential filter's best JASPAR match is the planted TF's family (GATA1 -> GATA*),
+    in filters.tsv and in the first row of report.html."""
+    table = pd.read_csv(simulation / "M" / "filters.tsv", sep="\t")
+    top = table[table["status"] == "exported"].iloc[0]
+    family = SIM_TF.rstrip("0123456789").upper()
+    assert str(top["jaspar_name"]).upper().startswith(family), table.head(5).to_string()
+    report = (simulation / "M" / "report.html").read_text()
+    first_row = report[report.index("<tbody"):].split("</tr>")[0]
+    assert str(top["motif"]) in first_row and str(top["jaspar_name"]) in first_row
