@@ -198,5 +198,5 @@ def test_simulation_top_ranked_motif_is_named_after_the_planted_tf(simulation):
     family = SIM_TF.rstrip("0123456789").upper()
     assert str(top["jaspar_name"]).upper().startswith(family), table.head(5).to_string()
     report = (simulation / "M" / "report.html").read_text()
-    first_row = report[report.index("<tbody"):].split("</tr>")[0]
+    first_row = report[report.index('<tr class="motif">'):].split("</tr>")[0]
     assert str(top["motif"]) in first_row and str(top["jaspar_name"]) in first_row
