@@ -41,7 +41,7 @@ from .atomic import atomic_open, atomic_path
 from .encode import ALPHABET, one_hot
 from .errors import GenocnnError
 from .motifs import UNIFORM_BACKGROUND, Motif
-from .predict import _records
+from .predict import iter_records
 
 METHODS = ("ism", "grad")
 NPZ_KEYS = ("ids", "one_hot", "attributions")
@@ -240,7 +240,7 @@ def attribute(
         x = _as_tensor(fasta_or_sequences)[:max_seqs]
         ids = [f"seq{i}" for i in range(len(x))]
     else:
-        records = list(itertools.islice(_records(fasta_or_sequences), max_seqs))
+        records = list(itertools.islice(iter_records(fasta_or_sequences), max_seqs))
         ids = [name for name, _ in records]
         x = one_hot([s for _, s in records], length=model.length) if records else torch.zeros(0)
     if not len(ids):

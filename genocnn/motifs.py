@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .encode import one_hot
-from .predict import _records
+from .predict import iter_records
 
 ALPHABET = "ACGT"
 UNIFORM_BACKGROUND = (0.25, 0.25, 0.25, 0.25)
@@ -242,7 +242,7 @@ def encode_for(model, sequences) -> torch.Tensor:
     """Sequences (path, strings, (id, seq) pairs or a tensor) -> (N, 4, L) at the model's length."""
     if isinstance(sequences, torch.Tensor):
         return sequences
-    return one_hot([s for _, s in _records(sequences)], length=model.length)
+    return one_hot([s for _, s in iter_records(sequences)], length=model.length)
 
 
 class NullificationEffects(NamedTuple):

@@ -16,7 +16,7 @@ from .models import ConvNet
 from .train import predict_logits
 
 
-def _records(fasta_or_sequences: str | os.PathLike | Iterable) -> Iterator[tuple[str, str]]:
+def iter_records(fasta_or_sequences: str | os.PathLike | Iterable) -> Iterator[tuple[str, str]]:
     """A FASTA path -> its records; strings -> ``seq0, seq1, ...``; (id, seq) pairs pass through."""
     if isinstance(fasta_or_sequences, (str, os.PathLike)):
         yield from read_fasta(fasta_or_sequences)
@@ -60,7 +60,7 @@ def predict(
     probs: list[torch.Tensor] = []
     # shown on terminals only, and cleared when done or on an error
     with tqdm(desc="predicting", unit="seq", disable=None if progress else True, leave=False) as bar:
-        for batch in _batches(_records(fasta_or_sequences), batch_size):
+        for batch in _batches(iter_records(fasta_or_sequences), batch_size):
             x = one_hot([s for _, s in batch], length=model.length)
             probs.append(torch.sigmoid(predict_logits(model, x, batch_size)))
             ids.extend(name for name, _ in batch)

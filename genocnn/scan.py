@@ -57,6 +57,7 @@ from .atomic import atomic_open, atomic_path
 from .encode import one_hot
 from .errors import GenocnnError
 from .fasta import _DELETE_VALID, read_fasta
+from .predict import iter_records
 from .genome import open_genome
 from .models import ConvNet
 from .devices import resolve_device
@@ -279,8 +280,7 @@ def _records(fasta_or_sequences: str | os.PathLike | Iterable) -> Iterator[tuple
         indexed = _indexed_records(fasta_or_sequences)
         yield from indexed if indexed is not None else read_fasta(fasta_or_sequences)
         return
-    for i, item in enumerate(fasta_or_sequences):
-        name, seq = (f"seq{i}", item) if isinstance(item, str) else (str(item[0]), item[1])
+    for name, seq in iter_records(fasta_or_sequences):
         if not seq:
             raise GenocnnError(f"scan: sequence {name!r} is empty")
         yield name, seq
