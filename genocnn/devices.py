@@ -27,7 +27,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         raise GenocnnError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s)")
     if resolved.type == "mps" and not torch.backends.mps.is_available():
         raise GenocnnError(f"device {device!r} requested but MPS is not available")
-    if resolved.type not in ("cpu", "cuda", "mps"):
+    if resolved.type not in ("cpu", "cuda", "mps") or (resolved.type == "cpu" and resolved.index is not None):
         raise GenocnnError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps")
     return resolved
 

@@ -65,8 +65,9 @@ def test_load_model_refuses_foreign_and_malicious_files(tmp_path):
 def test_device_resolution():
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type in ("cpu", "cuda", "mps")
-    with pytest.raises(GenocnnError, match="unknown device"):
-        resolve_device("tpu")
+    for bad in ("tpu", "cpu:1", "gpu"):
+        with pytest.raises(GenocnnError, match="unknown device"):
+            resolve_device(bad)
     if not torch.cuda.is_available():
         with pytest.raises(GenocnnError, match="CUDA is not available"):
             resolve_device("cuda")
