@@ -162,6 +162,14 @@ def test_resume_without_state_or_with_changed_inputs(labelled, tmp_path):
     assert result.exit_code == 2 and "differ" in result.stderr
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.mark.slow
 def test_torchrun_ddp_on_gloo_matches_single_process(tiny_fastas, tmp_path):
     torchrun = BIN / "torchrun"
@@ -178,7 +186,7 @@ def test_torchrun_ddp_on_gloo_matches_single_process(tiny_fastas, tmp_path):
     single, ddp = tmp_path / "single", tmp_path / "ddp"
     subprocess.run([BIN / "genocnn", *common, "--out", str(single)], check=True, env=env, timeout=300)
     result = subprocess.run(
-        [str(torchrun), "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", "29533",
+        [str(torchrun), "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
          "-m", "genocnn", *common, "--out", str(ddp)],
         env=env, capture_output=True, text=True, timeout=300,
     )
