@@ -396,9 +396,14 @@ def train(
             json.dump(meta, fh, indent=2)
     _seed_everything(cfg.training.seed)
     model = build_model(cfg.model, len(data.tasks), cfg.data.length)
+    # deterministic kernels (oneDNN included) so a seed gives the same weights on CPU, run after run
+    deterministic = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    if dev.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         model, history = fit(model, data, split, cfg, dev, progress, last_path, resume_state, dist)
     finally:
+        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
         dist.close()
     metrics = evaluate(data.y[split.test], predict_logits(model, data.x[split.test]), data.tasks)
     metrics.update(n_train=len(split.train), n_valid=len(split.valid), n_test=len(split.test))
