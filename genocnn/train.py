@@ -357,8 +357,8 @@ def train(
         cfg = apply_overrides(cfg, extra)
     dist = Distributed()
     dev = dist.setup(resolve_device(device))
-    if dev.type == "cpu" and hasattr(os, "sched_getaffinity"):  # every core this process was given
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // dist.world))
+    if dev.type == "cpu" and hasattr(os, "sched_getaffinity") and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // dist.world))  # every core we were given
     if (valid_chroms or test_chroms) and bed is None:
         raise GenocnnError("--valid-chroms/--test-chroms need --bed/--genome data (chromosome positions)")
     data, peaks = load_dataset(cfg, pos, neg, fasta, labels, bed=bed, genome=genome,
