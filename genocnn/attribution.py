@@ -40,6 +40,7 @@ import torch
 from .atomic import atomic_open, atomic_path
 from .encode import ALPHABET, one_hot
 from .errors import GenocnnError
+from .models import task_index
 from .motifs import UNIFORM_BACKGROUND, Motif
 from .predict import iter_records
 
@@ -65,21 +66,6 @@ class Seqlet(NamedTuple):
 
 
 # ----------------------------------------------------------------- attribution
-
-
-def _task_index(model, task: int | str) -> int:
-    n_tasks = model.head[-1].out_features
-    if isinstance(task, str):
-        tasks = list(getattr(model, "tasks", None) or [])
-        if task in tasks:
-            return tasks.index(task)
-        if task.isdigit():
-            task = int(task)
-        else:
-            raise GenocnnError(f"unknown task {task!r}; the model's tasks: {', '.join(tasks) or n_tasks}")
-    if not 0 <= task < n_tasks:
-        raise GenocnnError(f"task {task} out of range: the model has {n_tasks} task(s)")
-    return int(task)
 
 
 def _as_tensor(x) -> torch.Tensor:
@@ -124,7 +110,7 @@ def ism_deltas(model, x, task: int | str = 0, batch_size: int = 512) -> np.ndarr
     (1, 4, 30)
     """
     x = _as_tensor(x)
-    t = _task_index(model, task)
+    t = task_index(model, task)
     model.eval()
     device = next(model.parameters()).device
     ref = torch.cat([model(x[i : i + batch_size].to(device))[:, t].float().cpu()
@@ -193,7 +179,7 @@ def gradient_x_input(model, x, task: int | str = 0, batch_size: int = 256, corre
     from captum.attr import Saliency  # imported here so ``import genocnn`` stays light
 
     x = _as_tensor(x)
-    t = _task_index(model, task)
+    t = task_index(model, task)
     model.eval()
     device = next(model.parameters()).device
     saliency = Saliency(model)

@@ -25,7 +25,7 @@ from Bio.SeqIO.FastaIO import SimpleFastaParser
 from genocnn.atomic import atomic_open
 from genocnn.errors import GenocnnError
 
-__all__ = ["DNA_LETTERS", "read_fasta", "write_fasta"]
+__all__ = ["DNA_LETTERS", "dna_problem", "open_text", "read_fasta", "write_fasta"]
 
 #: Characters allowed in a sequence: IUPAC DNA codes plus U, either case.
 DNA_LETTERS = "ACGTUNRYSWKMBDHV" + "ACGTUNRYSWKMBDHV".lower()
@@ -73,7 +73,7 @@ def read_fasta(path: str | os.PathLike) -> Iterator[tuple[str, str]]:
         raise GenocnnError(f"{path}: is a directory, expected a FASTA file")
     number = 0
     try:
-        with _open_text(path) as handle:
+        with open_text(path) as handle:
             first = next((line for line in handle if line.strip()), None)
             if first is None:
                 raise GenocnnError(f"{path}: empty file, expected FASTA records")
@@ -130,7 +130,7 @@ def write_fasta(
                 handle.close()
 
 
-def _open_text(path: Path) -> TextIO:
+def open_text(path: Path) -> TextIO:
     """Open ``path`` as UTF-8 text, through gzip when its first bytes say so."""
     with open(path, "rb") as fh:
         magic = fh.read(2)
@@ -165,13 +165,26 @@ def _check_record(path: Path, number: int, title: str, seq: str) -> tuple[str, s
     name = words[0]
     if not seq:
         raise GenocnnError(f"{path}: record {number} ({name!r}) has an empty sequence")
-    bad = seq.translate(_DELETE_VALID)
-    if bad:
-        chars = sorted(set(bad))
-        hint = " (protein sequence?)" if _PROTEIN_ONLY.issuperset(chars) else ""
-        shown = ", ".join(repr(c) for c in chars[:10])
-        raise GenocnnError(
-            f"{path}: record {number} ({name!r}) has characters that are not "
-            f"IUPAC DNA{hint}: {shown}"
-        )
+    problem = dna_problem(seq)
+    if problem:
+        raise GenocnnError(f"{path}: record {number} ({name!r}) {problem}")
     return name, seq
+
+
+def dna_problem(seq: str) -> str | None:
+    """None if ``seq`` holds only :data:`DNA_LETTERS`, else what is wrong with it.
+
+    Examples
+    --------
+    >>> dna_problem("ACGTnR") is None
+    True
+    >>> dna_problem("MKVLE")
+    "has characters that are not IUPAC DNA (protein sequence?): 'E', 'L'"
+    """
+    bad = seq.translate(_DELETE_VALID)
+    if not bad:
+        return None
+    chars = sorted(set(bad))
+    hint = " (protein sequence?)" if _PROTEIN_ONLY.issuperset(chars) else ""
+    shown = ", ".join(repr(c) for c in chars[:10])
+    return f"has characters that are not IUPAC DNA{hint}: {shown}"

@@ -35,7 +35,6 @@ Rules
 from __future__ import annotations
 
 import bisect
-import gzip
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -47,6 +46,7 @@ import torch
 from .data import Dataset, Split, dinucleotide_shuffle
 from .encode import one_hot
 from .errors import GenocnnError
+from .fasta import open_text
 
 __all__ = [
     "GenomeData",
@@ -155,11 +155,8 @@ def open_genome(path: str | os.PathLike):
 
 
 def _lines(path: Path) -> Iterator[str]:
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    opener = gzip.open(path, "rt", encoding="utf-8") if gz else open(path, encoding="utf-8")
     try:
-        with opener as handle:
+        with open_text(path) as handle:
             yield from handle
     except (UnicodeDecodeError, EOFError, OSError) as exc:
         raise GenocnnError(f"{path}: not a readable BED text file ({type(exc).__name__})") from None

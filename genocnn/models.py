@@ -146,3 +146,26 @@ class ConvNet(nn.Module):
 def build_model(config: ModelConfig, n_tasks: int, length: int) -> ConvNet:
     """Build the network described by ``config``; see :class:`ConvNet`."""
     return ConvNet(config, n_tasks, length)
+
+
+def task_index(model: ConvNet, task: int | str | None) -> int:
+    """Output column of ``task``: a task name (``model.tasks``), an index, or None for the first.
+
+    Raises
+    ------
+    GenocnnError
+        Unknown name or index out of range.
+    """
+    n_tasks = model.head[-1].out_features
+    if task is None:
+        return 0
+    if isinstance(task, str):
+        tasks = list(getattr(model, "tasks", None) or [])
+        if task in tasks:
+            return tasks.index(task)
+        if not task.isdigit():
+            raise GenocnnError(f"unknown task {task!r}; the model's tasks: {', '.join(tasks) or n_tasks}")
+        task = int(task)
+    if not 0 <= task < n_tasks:
+        raise GenocnnError(f"unknown task {task}: the model has {n_tasks} task(s)")
+    return int(task)

@@ -56,10 +56,10 @@ from tqdm.auto import tqdm
 from .atomic import atomic_open, atomic_path
 from .encode import one_hot
 from .errors import GenocnnError
-from .fasta import _DELETE_VALID, read_fasta
+from .fasta import dna_problem, read_fasta
 from .predict import iter_records
 from .genome import open_genome
-from .models import ConvNet
+from .models import ConvNet, task_index
 from .devices import resolve_device
 
 __all__ = ["ScanBlock", "SiteCaller", "call_sites", "scan", "scan_genome", "write_bed", "write_bedgraph"]
@@ -250,13 +250,9 @@ class _IndexedRecord:
 
     def __getitem__(self, where: slice) -> str:
         text = self.record[where]
-        bad = text.translate(_DELETE_VALID)
-        if bad:
-            shown = ", ".join(repr(c) for c in sorted(set(bad))[:10])
-            raise GenocnnError(
-                f"{self.path}: record {self.name!r} has characters that are not IUPAC DNA "
-                f"near position {where.start}: {shown}"
-            )
+        problem = dna_problem(text)
+        if problem:
+            raise GenocnnError(f"{self.path}: record {self.name!r} near position {where.start} {problem}")
         return text
 
 
@@ -492,9 +488,14 @@ def write_bed(sites: pd.DataFrame, path: str | os.PathLike) -> None:
         sites[BED_COLUMNS].to_csv(fh, sep="\t", header=False, index=False)
 
 
-def _write_track(fh: TextIO, block: ScanBlock, task: int) -> None:
+def _track_intervals(block: ScanBlock) -> tuple[np.ndarray, np.ndarray]:
+    """Track interval of each window: ``[centre, centre + stride)``, clipped to the record."""
     centre = block.positions + min(block.window, block.chrom_length) // 2
-    end = np.minimum(centre + block.stride, block.chrom_length)
+    return centre, np.minimum(centre + block.stride, block.chrom_length)
+
+
+def _write_track(fh: TextIO, block: ScanBlock, task: int) -> None:
+    centre, end = _track_intervals(block)
     table = pd.DataFrame({"chrom": block.chrom, "start": centre, "end": end, "value": block.probs[:, task]})
     table.to_csv(fh, sep="\t", header=False, index=False, float_format="%.5g")
 
@@ -532,8 +533,7 @@ class BigWigTrack:
         self.handle.addHeader(sizes, maxZooms=10)
 
     def add(self, block: ScanBlock, task: int) -> None:
-        centre = block.positions + min(block.window, block.chrom_length) // 2
-        end = np.minimum(centre + block.stride, block.chrom_length)
+        centre, end = _track_intervals(block)
         self.handle.addEntries(
             [block.chrom] * len(centre), centre.tolist(), ends=end.tolist(),
             values=block.probs[:, task].astype(float).tolist(),
@@ -541,17 +541,6 @@ class BigWigTrack:
 
     def close(self) -> None:
         self.handle.close()
-
-
-def _task_index(model: ConvNet, task: int | str | None) -> int:
-    tasks = list(getattr(model, "tasks", None) or range(model.head[-1].out_features))
-    if task is None:
-        return 0
-    if isinstance(task, str) and task in tasks:
-        return tasks.index(task)
-    if isinstance(task, int) and 0 <= task < len(tasks):
-        return task
-    raise GenocnnError(f"scan: unknown task {task!r} (tasks: {', '.join(map(str, tasks))})")
 
 
 def scan_genome(
@@ -574,7 +563,7 @@ def scan_genome(
     """
     if not 0.0 <= threshold <= 1.0:
         raise GenocnnError(f"scan: threshold must be between 0 and 1, got {threshold}")
-    index = _task_index(model, task)
+    index = task_index(model, task)
     caller = SiteCaller(threshold, index)
     with contextlib.ExitStack() as stack:
         track = stack.enter_context(atomic_open(bedgraph)) if bedgraph is not None else None
