@@ -81,7 +81,7 @@ def load_model(run_dir: str | os.PathLike, device: str | torch.device | None = "
     return model.to(resolve_device(device)).eval()
 
 
-def save_last(path, model, optimiser, scaler, generator, state, config: Config, tasks) -> None:
+def save_last(path, model, optimiser, scaler, scheduler, generator, state, config: Config, tasks) -> None:
     """Write the resumable training state (plain tensors and containers only)."""
     payload = {
         "format": LAST_FORMAT,
@@ -90,6 +90,7 @@ def save_last(path, model, optimiser, scaler, generator, state, config: Config, 
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimiser": optimiser.state_dict(),
         "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "torch_rng": torch.get_rng_state(),
         "generator": generator.get_state(),
         "progress": dataclasses.asdict(state),

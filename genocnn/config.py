@@ -143,6 +143,12 @@ class TrainingConfig:
         Autocast type; float16 uses a gradient scaler.
     compile : bool
         ``torch.compile`` the network when training on CUDA.
+    scheduler : {"plateau", "cosine", "none"}
+        Learning-rate schedule: ``plateau`` multiplies the rate by
+        ``lr_factor`` after ``lr_patience`` epochs without a better validation
+        AUROC; ``cosine`` anneals it to zero over ``epochs``.
+    lr_factor : float
+    lr_patience : int
     seed : int
     """
 
@@ -155,12 +161,17 @@ class TrainingConfig:
     amp: bool = True
     amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"
     compile: bool = False
+    scheduler: Literal["plateau", "cosine", "none"] = "none"
+    lr_factor: float = 0.2
+    lr_patience: int = 2
     seed: int = 0
 
     def validate(self, where: str) -> None:
-        for key in ("epochs", "batch_size", "patience"):
+        for key in ("epochs", "batch_size", "patience", "lr_patience"):
             if getattr(self, key) < 1:
                 raise GenocnnError(f"{where}: training.{key} must be >= 1")
+        if not 0 < self.lr_factor < 1:
+            raise GenocnnError(f"{where}: training.lr_factor must be between 0 and 1")
         if self.lr <= 0:
             raise GenocnnError(f"{where}: training.lr must be > 0")
         if self.weight_decay < 0:

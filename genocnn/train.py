@@ -125,6 +125,17 @@ def positive_weights(y: torch.Tensor) -> torch.Tensor:
     return (known.sum(0) - positives) / positives.clamp(min=1)
 
 
+def make_scheduler(optimiser: torch.optim.Optimizer, cfg) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The learning-rate schedule of ``training.scheduler``, stepped once per epoch (None for ``none``)."""
+    if cfg.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimiser, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience - 1
+        )
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg.epochs)
+    return None
+
+
 @dataclass
 class Progress:
     """Early-stopping state carried between epochs and through ``last.pt``."""
@@ -167,6 +178,7 @@ def fit(
     if cfg.compile and device.type == "cuda":
         net = torch.compile(net)
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = make_scheduler(optimiser, cfg)
     train_x, train_y = data.x[split.train], data.y[split.train]
     valid_x, valid_y = data.x[split.valid], data.y[split.valid]
     if device.type == "cuda":
@@ -180,6 +192,7 @@ def fit(
         model.load_state_dict(resume["model"])
         optimiser.load_state_dict(resume["optimiser"])
         scaler.load_state_dict(resume["scaler"]) if resume.get("scaler") else None
+        scheduler.load_state_dict(resume["scheduler"]) if scheduler is not None else None
         torch.set_rng_state(resume["torch_rng"])
         generator.set_state(resume["generator"])
         state = Progress(**resume["progress"])
@@ -217,6 +230,7 @@ def fit(
                 "valid_loss": float(masked_bce(logits, valid_y)),
                 "valid_auroc": valid["auroc"],
                 "valid_auprc": valid["auprc"],
+                "lr": optimiser.param_groups[0]["lr"],
                 "seconds": time.perf_counter() - start,
             }
         )
@@ -227,8 +241,12 @@ def fit(
         else:
             state.waited += 1
             state.stopped = state.waited >= cfg.patience
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(valid["auroc"])
+        elif scheduler is not None:
+            scheduler.step()
         if last_path is not None and dist.is_main:
-            save_last(last_path, model, optimiser, scaler, generator, state, config, data.tasks)
+            save_last(last_path, model, optimiser, scaler, scheduler, generator, state, config, data.tasks)
         bar.update(1)
         bar.set_postfix(loss=f"{total / max(count, 1):.4f}", val_auroc=f"{valid['auroc']:.4f}")
     bar.close()

@@ -33,6 +33,8 @@ def test_dump_round_trip(tmp_path):
         ("training: [1, 2\n", "not valid YAML"),
         ("- 1\n- 2\n", "mapping"),
         ("training:\n  rc_augment: 1\n", "training.rc_augment"),
+        ("training:\n  scheduler: step\n", "training.scheduler"),
+        ("training:\n  lr_factor: 1.5\n", "training.lr_factor"),
     ],
 )
 def test_bad_config_names_file_and_key(tmp_path, text, needle):

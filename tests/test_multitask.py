@@ -125,7 +125,8 @@ def _state(run):
 def test_kill_and_resume_reaches_the_same_weights(labelled, tmp_path):
     fasta, labels, config = labelled
     args = ["train", "--fasta", fasta, "--labels", labels, "--config", config,
-            "--set", "training.epochs=25", "--device", "cpu", "--quiet"]
+            "--set", "training.epochs=25", "--set", "training.scheduler=plateau", "--set", "training.lr_patience=1",
+            "--device", "cpu", "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     full = tmp_path / "full"
     subprocess.run([BIN / "genocnn", *map(str, args), "--out", str(full)], check=True, env=env, timeout=300)
@@ -147,6 +148,9 @@ def test_kill_and_resume_reaches_the_same_weights(labelled, tmp_path):
     a, b = _state(full), _state(killed)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert (full / "metrics.json").read_text() == (killed / "metrics.json").read_text()
+    lr = pd.read_csv(full / "history.tsv", sep="\t")["lr"]
+    assert lr.iloc[-1] < lr.iloc[0], "the schedule never cut the rate, so its resumed state went untested"
+    assert "best" in torch.load(killed / "last.pt", weights_only=True)["scheduler"]
 
 
 def test_resume_without_state_or_with_changed_inputs(labelled, tmp_path):

@@ -1,6 +1,7 @@
 import json
 import pickle
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -31,6 +32,22 @@ def test_same_seed_same_weights_on_cpu(tiny_fastas, tiny_config, tmp_path):
     for (k, v), w in zip(a.model.state_dict().items(), b.model.state_dict().values()):
         assert torch.equal(v, w), k
     assert a.metrics == b.metrics
+
+
+def test_learning_rate_schedules(tiny_fastas, tiny_config, tmp_path):
+    pos, neg = tiny_fastas
+    plateau = train(pos, neg, tmp_path / "plateau", tiny_config, device="cpu", progress=False,
+                    overrides=["training.scheduler=plateau", "training.lr_patience=1", "training.lr_factor=0.5"])
+    lr = plateau.history["lr"].to_numpy()
+    assert lr[0] == 0.01 and (np.diff(lr) <= 0).all() and lr[-1] < 0.01
+    # each cut comes right after an epoch that did not beat the best validation AUROC so far
+    auroc = plateau.history["valid_auroc"].to_numpy()
+    for i in np.flatnonzero(np.diff(lr) < 0):
+        assert auroc[i] <= auroc[:i].max()
+    cosine = train(pos, neg, tmp_path / "cosine", tiny_config.replace(training={"epochs": 4, "patience": 10}),
+                   device="cpu", progress=False, overrides=["training.scheduler=cosine"])
+    expected = 0.01 * 0.5 * (1 + np.cos(np.pi * np.arange(4) / 4))
+    np.testing.assert_allclose(cosine.history["lr"], expected, rtol=1e-6)
 
 
 def test_load_model_round_trip(tiny_run):
