@@ -95,7 +95,7 @@ class ModelConfig:
 
     conv: tuple[ConvBlock, ...] = (ConvBlock(),)
     global_pool: Literal["max", "avg", "none"] = "max"
-    dense: tuple[int, ...] = (32,)
+    dense: tuple[int, ...] = (256,)
     dense_dropout: float = 0.2
     rc_average: bool = True
 

@@ -202,3 +202,56 @@ def test_same_seed_same_weights_on_cpu_across_processes(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert (tmp_path / "a" / "metrics.json").read_text() == (tmp_path / "b" / "metrics.json").read_text()
     assert (tmp_path / "a" / "config.yaml").read_text() == (tmp_path / "b" / "config.yaml").read_text()
+
+
+# ------------------------------------------------------------ 5. many TFs
+
+MULTI_TFS = ("CTCF", "GATA1", "SOX2", "REST")
+MULTI_N = 6000
+
+
+@pytest.fixture(scope="module")
+def multitask(tmp_path_factory):
+    """Four JASPAR motifs (two short, low-information ones) planted 0-3 times per sequence; defaults."""
+    work = tmp_path_factory.mktemp("multi")
+    genocnn("simulate", "--out", "D", "--tfs", ",".join(MULTI_TFS), "--n", MULTI_N, "--seed", 0, cwd=work)
+    genocnn("train", "--fasta", "D/seqs.fa", "--labels", "D/labels.tsv", "--out", "RUN", "--seed", 0,
+            "--device", "cpu", "--quiet", cwd=work)
+    genocnn("motifs", "RUN", "D/seqs.fa", "--out", "M", "--device", "cpu", cwd=work)
+    return work
+
+
+def test_many_tfs_every_task_near_its_oracle(multitask):
+    """Each task, short motifs included, is learnt in the shared model, not only the strong ones.
+
+    (The first defaults, with a 32-unit dense bottleneck, learnt GATA1 and
+    SOX2 barely at all in the 10-TF benchmark: AUROC 0.55 against oracles of 0.83.)
+    """
+    from genocnn.config import load_config
+    from genocnn.data import load_labelled, split_indices
+    from genocnn.motif_io import read_motifs
+    from genocnn.simulate import oracle_scores
+
+    d = multitask
+    config = load_config(d / "RUN" / "config.yaml")
+    metrics = json.loads((d / "RUN" / "metrics.json").read_text())
+    data = load_labelled(d / "D" / "seqs.fa", d / "D" / "labels.tsv", config.data.length)
+    test = split_indices(data.y, config.data.valid_fraction, config.data.test_fraction, config.training.seed).test
+    ratios = {}
+    for t, planted in enumerate(read_motifs(d / "D" / "motifs.meme")):
+        oracle = roc_auc_score(data.y[test, t].numpy(), oracle_scores(data.x[test], planted.pwm))
+        ratios[data.tasks[t]] = metrics["tasks"][data.tasks[t]]["auroc"] / oracle
+    assert set(ratios) == set(MULTI_TFS)
+    assert min(ratios.values()) >= 0.9, ratios
+    assert np.mean(list(ratios.values())) >= 0.95, ratios
+
+
+def test_many_tfs_planted_motifs_recovered(multitask):
+    from genocnn.compare import jaspar_motifs, tomtom_matches
+    from genocnn.motif_io import read_motifs
+
+    planted = {m.name for m in read_motifs(multitask / "D" / "motifs.meme")}
+    exported = read_motifs(multitask / "M" / "motifs.meme")
+    hits = tomtom_matches(exported, jaspar_motifs(), n_best=10)
+    found = set(hits.loc[hits["q_value"] < 0.05, "target_id"]) & planted
+    assert len(found) >= len(planted) - 1, (found, planted)
