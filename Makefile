@@ -30,6 +30,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python bench/encode.py
 	$(BIN)/python bench/oracle.py
+	$(BIN)/python bench/throughput.py
 
 clean:
 	rm -rf $(VENV) $(RUN) .pytest_cache

@@ -92,7 +92,35 @@ def test_device_resolution():
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_with_mixed_precision(tiny_fastas, tiny_config, tmp_path):
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["training.amp=false"],
+        ["training.amp_dtype=bfloat16"],
+        ["training.amp_dtype=float16"],  # with the gradient scaler
+        ["training.compile=true"],
+    ],
+    ids=["fp32", "bf16", "fp16-scaler", "compile"],
+)
+def test_cuda_training_paths(tiny_fastas, tiny_config, tmp_path, overrides):
     pos, neg = tiny_fastas
-    run = train(pos, neg, tmp_path / "gpu", tiny_config, device="cuda", progress=False)
+    run = train(pos, neg, tmp_path / "gpu", tiny_config, device="cuda", progress=False, overrides=overrides)
     assert run.metrics["auroc"] > 0.9
+    # the saved model loads on the CPU and predicts what the trained model predicts
+    from genocnn.data import load_pos_neg
+
+    x = load_pos_neg(pos, neg, run.config.data.length).x[:64]
+    cpu = load_model(tmp_path / "gpu", device="cpu")
+    gpu = load_model(tmp_path / "gpu", device="cuda")
+    with torch.no_grad():
+        torch.testing.assert_close(gpu(x.cuda()).cpu(), cpu(x), atol=1e-3, rtol=1e-3)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_resume_state_loads_on_cpu(tiny_fastas, tiny_config, tmp_path):
+    pos, neg = tiny_fastas
+    cfg = tiny_config.replace(training={"epochs": 2, "amp_dtype": "float16"})
+    train(pos, neg, tmp_path / "run", cfg, device="cuda", progress=False)
+    state = torch.load(tmp_path / "run" / "last.pt", map_location="cpu", weights_only=True)
+    assert state["scaler"] is not None and state["progress"]["epoch"] == 2
