@@ -191,8 +191,10 @@ def fit(
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimiser.load_state_dict(resume["optimiser"])
-        scaler.load_state_dict(resume["scaler"]) if resume.get("scaler") else None
-        scheduler.load_state_dict(resume["scheduler"]) if scheduler is not None else None
+        if resume.get("scaler"):
+            scaler.load_state_dict(resume["scaler"])
+        if scheduler is not None:
+            scheduler.load_state_dict(resume["scheduler"])
         torch.set_rng_state(resume["torch_rng"])
         generator.set_state(resume["generator"])
         state = Progress(**resume["progress"])
