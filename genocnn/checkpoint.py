@@ -133,10 +133,15 @@ def file_record(path: str | os.PathLike) -> dict:
 
 
 def check_inputs(path: Path, meta: dict, resume: bool) -> None:
-    """On resume, refuse input files that changed since the run started."""
+    """On resume, refuse input files or data options that changed since the run started."""
     if not resume or not path.is_file():
         return
     before = json.loads(path.read_text())
+    started = before.get("data_options", meta.get("data_options", {}))  # runs of 0.1.0 recorded none
+    changed = [k for k, v in meta.get("data_options", {}).items() if started.get(k) != v]
+    if changed:
+        options = ", ".join(f"--{k.replace('_', '-')}" for k in changed)
+        raise GenocnnError(f"{path}: the run was started with other {options}; resume with the same options")
     if [(f["bytes"], f["sha256"]) for f in before.get("inputs", [])] != [
         (f["bytes"], f["sha256"]) for f in meta["inputs"]
     ]:

@@ -408,6 +408,8 @@ def train(
         "device": str(dev),
         "world_size": dist.world,
         "inputs": [file_record(p) for p in inputs],
+        "data_options": {"negatives": negatives, "valid_chroms": list(valid_chroms),
+                         "test_chroms": list(test_chroms), "skip_bad": skip_bad},
         "config": cfg.to_dict(),
     }
     if dist.is_main:

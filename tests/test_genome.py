@@ -316,6 +316,10 @@ def test_skip_bad_reports_the_count_and_trains(genome, tmp_path):
     assert result.exit_code == 0, result.output
     assert "skipped 4 bad interval(s)" in result.stderr and f"line {len(genome['peaks']) + 3}" in result.stderr
     assert (run / "model.pt").is_file()
+    # a resume must use the data options the run was started with
+    result = cli(*args, "--skip-bad", "--negatives", "shuffle", "--resume", run)
+    assert result.exit_code == 2 and "other --negatives" in result.stderr, result.stderr
+    assert cli(*args, "--skip-bad", "--resume", run).exit_code == 0
 
 
 def test_genome_flags_need_each_other(genome, tmp_path):
