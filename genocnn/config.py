@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -18,7 +19,18 @@ import yaml
 
 from .errors import GenocnnError
 
-PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def find_preset_dir(candidates: tuple[Path, ...]) -> Path:
+    """The first folder of ``candidates`` holding ``default.yaml`` (else the first candidate)."""
+    return next((d for d in candidates if (d / "default.yaml").is_file()), candidates[0])
+
+
+#: The repo's ``configs/`` (source checkout, editable install) or its installed copy
+#: (a wheel puts it in ``<prefix>/share/genocnn/configs``).
+PRESET_DIR = find_preset_dir(
+    (Path(__file__).resolve().parent.parent / "configs", Path(sys.prefix) / "share" / "genocnn" / "configs")
+)
 ACTIVATIONS = ("relu", "exp")
 POOLS = ("max", "avg", "none")
 

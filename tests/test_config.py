@@ -50,3 +50,16 @@ def test_missing_config_and_unknown_preset(tmp_path):
         load_config(tmp_path / "nope.yaml")
     with pytest.raises(GenocnnError, match="preset"):
         load_config("no_such_preset")
+
+
+def test_presets_found_in_a_source_checkout_or_an_installed_copy(tmp_path):
+    from genocnn.config import PRESET_DIR, find_preset_dir
+
+    source, installed = tmp_path / "configs", tmp_path / "share" / "genocnn" / "configs"
+    installed.mkdir(parents=True)
+    (installed / "default.yaml").write_text("{}\n")
+    assert find_preset_dir((source, installed)) == installed  # a wheel install: no source tree
+    source.mkdir()
+    (source / "default.yaml").write_text("{}\n")
+    assert find_preset_dir((source, installed)) == source
+    assert (PRESET_DIR / "default.yaml").is_file()
