@@ -161,7 +161,7 @@ def fit(
 ) -> tuple[ConvNet, pd.DataFrame]:
     """Train ``model`` on ``data[split.train]`` with early stopping on ``data[split.valid]``.
 
-    After every epoch the full training state (weights, optimiser, RNG, early
+    After every epoch the full training state (weights, optimiser, LR schedule, RNG, early
     stopping) is written atomically to ``last_path``; passing that state back
     as ``resume`` continues to the same final weights as an uninterrupted run.
 
