@@ -21,7 +21,7 @@ import torch
 
 from genocnn.config import Config
 from genocnn.models import build_model
-from genocnn.train import masked_bce
+from genocnn.train import train_step
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -42,22 +42,13 @@ def measure(device: torch.device, dtype: torch.dtype | None, length: int, batch:
     x = torch.nn.functional.one_hot(torch.randint(0, 4, (batch, length)), 4).transpose(1, 2).float().to(device)
     y = torch.randint(0, 2, (batch, tasks)).float().to(device)
 
-    def step() -> None:
-        xb, yb = torch.cat([x, x.flip(-2, -1)]), torch.cat([y, y])
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            loss = masked_bce(net(xb).float(), yb)
-        optimiser.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimiser)
-        scaler.update()
-
     net.train()
     for _ in range(2):
-        step()
+        train_step(net, optimiser, scaler, x, y, amp_dtype=dtype)
     _sync(device)
     start = time.perf_counter()
     for _ in range(steps):
-        step()
+        train_step(net, optimiser, scaler, x, y, amp_dtype=dtype)
     _sync(device)
     train_rate = steps * batch / (time.perf_counter() - start)
     net.eval()

@@ -125,6 +125,34 @@ def positive_weights(y: torch.Tensor) -> torch.Tensor:
     return (known.sum(0) - positives) / positives.clamp(min=1)
 
 
+def train_step(
+    net: nn.Module, optimiser: torch.optim.Optimizer, scaler: torch.amp.GradScaler, x: torch.Tensor,
+    y: torch.Tensor, pos_weight: torch.Tensor | None = None, rc_augment: bool = True,
+    amp_dtype: torch.dtype | None = None,
+) -> float:
+    """One optimiser step on a batch; returns its loss.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (N, 4, L)
+    y : torch.Tensor, shape (N, T), NaN = unknown
+    rc_augment : bool
+        Add the reverse complement of every sequence (same labels).
+    amp_dtype : torch.dtype, optional
+        Autocast to this type (bfloat16 / float16); None for full precision.
+    """
+    if rc_augment:
+        x, y = torch.cat([x, x.flip(-2, -1)]), torch.cat([y, y])
+    with torch.autocast(x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        logits = net(x)
+    loss = masked_bce(logits.float(), y, pos_weight)
+    optimiser.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimiser)
+    scaler.update()
+    return float(loss.detach())
+
+
 def make_scheduler(optimiser: torch.optim.Optimizer, cfg) -> torch.optim.lr_scheduler.LRScheduler | None:
     """The learning-rate schedule of ``training.scheduler``, stepped once per epoch (None for ``none``)."""
     if cfg.scheduler == "plateau":
@@ -212,17 +240,11 @@ def fit(
             idx = dist.shard(order[i : i + cfg.batch_size])
             xb = train_x[idx].to(device, non_blocking=True)
             yb = train_y[idx].to(device, non_blocking=True)
-            if cfg.rc_augment:
-                xb, yb = torch.cat([xb, xb.flip(-2, -1)]), torch.cat([yb, yb])
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                logits = net(xb)
-            loss = masked_bce(logits.float(), yb, pos_weight)
-            optimiser.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimiser)
-            scaler.update()
-            total += float(loss.detach()) * len(xb)
-            count += len(xb)
+            loss = train_step(net, optimiser, scaler, xb, yb, pos_weight, cfg.rc_augment,
+                              amp_dtype if use_amp else None)
+            n = len(xb) * (2 if cfg.rc_augment else 1)
+            total += loss * n
+            count += n
         logits = predict_logits(model, valid_x, device=device)
         valid = evaluate(valid_y, logits, data.tasks)
         state.rows.append(
