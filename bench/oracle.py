@@ -23,10 +23,11 @@ from sklearn.metrics import roc_auc_score
 
 from genocnn.compare import jaspar_motifs, tomtom_matches
 from genocnn.config import load_config
-from genocnn.data import load_pos_neg, split_indices
+from genocnn.data import load_pos_neg
 from genocnn.motifs import extract_motifs, filter_influence
-from genocnn.simulate import oracle_scores, simulate
-from genocnn.train import train
+from genocnn.simulation import oracle_scores, simulate
+from genocnn.splits import split_indices
+from genocnn.training import train
 
 
 def recovery(model, pos: Path, planted_id: str, top: int = 10) -> tuple[int | None, float]:

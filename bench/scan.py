@@ -2,7 +2,7 @@
 
 1. Train a tiny model (or take ``--run``): ``--train-n`` bound 100 bp windows with a
    planted motif (``--motif``, either strand) vs as many random ones, a few epochs
-   with :func:`genocnn.train.train`.
+   with :func:`genocnn.training.train`.
 2. For each ``--mbp`` size, in its own subprocess (so peak RSS is per run):
    simulate a chromosome (i.i.d. background, one motif site every ~``--site-every``
    bp, either strand), then
@@ -10,7 +10,7 @@
    * fast (best of 3) vs naive bp/s on the same first ``--naive-kb`` kb (naive: the
      model on every window, ``one_hot`` + batched forward), and their ratio;
    * fast bp/s over the whole chromosome with stride 1, streaming into
-     :class:`~genocnn.scan.SiteCaller`;
+     :class:`~genocnn.sites.SiteCaller`;
    * recall (planted sites inside a called site) and precision (called sites
      holding a planted site);
    * memory: RSS just before the scan (the chromosome string is already in memory)
@@ -62,7 +62,7 @@ def chromosome(mbp: float, motif: str, every: int, seed: int) -> tuple[str, np.n
 def train_model(out: Path, motif: str, n: int, epochs: int, seed: int) -> Path:
     from genocnn.config import config_from_dict
     from genocnn.fasta import write_fasta
-    from genocnn.train import train
+    from genocnn.training import train
 
     rng = np.random.default_rng(seed)
     pos = []
@@ -121,7 +121,8 @@ def naive_probs(model, seq: str, batch: int = 256) -> np.ndarray:
 
 def child(args: argparse.Namespace) -> dict:
     from genocnn.fasta import write_fasta
-    from genocnn.scan import SiteCaller, scan
+    from genocnn.scanning import scan
+    from genocnn.sites import SiteCaller
     from genocnn.checkpoint import load_model
 
     torch.set_num_threads(args.threads)

@@ -21,7 +21,7 @@ import torch
 
 from genocnn.config import Config
 from genocnn.models import build_model
-from genocnn.train import train_step
+from genocnn.fit import train_step
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -1,8 +1,8 @@
 """genocnn: convolutional networks that predict TF binding from DNA and export the motifs they learn.
 
-The data flow, one module per stage::
+The data flow (README's module map has every module)::
 
-    fasta -> encode -> data -> models -> train -> predict -> motifs -> motif_io -> compare -> report
+    fasta -> encode -> data -> models -> training -> prediction / motifs / scanning -> export -> report
 
 Public API (imported lazily, so ``import genocnn`` is cheap)::
 
@@ -30,11 +30,11 @@ _EXPORTS = {
     "Config": "config",
     "load_config": "config",
     "build_model": "models",
-    "train": "train",
-    "Run": "train",
+    "train": "training",
+    "Run": "training",
     "load_model": "checkpoint",
-    "predict": "predict",
-    "Motif": "motifs",
+    "predict": "prediction",
+    "Motif": "pwm",
     "extract_motifs": "motifs",
     "filter_influence": "motifs",
     "write_motifs": "motif_io",
@@ -42,20 +42,20 @@ _EXPORTS = {
     "jaspar_motifs": "compare",
     "name_motifs": "compare",
     "tomtom_matches": "compare",
-    "export_motifs": "report",
+    "export_motifs": "export",
     "write_report": "report",
     "cluster_motifs": "compare",
     "nullification_effects": "motifs",
     "write_logos": "logos",
-    "scan": "scan",
-    "call_sites": "scan",
-    "scan_genome": "scan",
-    "simulate": "simulate",
-    "simulate_multitask": "simulate",
+    "scan": "scanning",
+    "call_sites": "sites",
+    "scan_genome": "scanning",
+    "simulate": "simulation",
+    "simulate_multitask": "simulation",
     "attribute": "attribution",
     "ism": "attribution",
     "gradient_x_input": "attribution",
-    "attribution_motifs": "attribution",
+    "attribution_motifs": "seqlets",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -70,14 +70,12 @@ def load_model(run_dir: str | os.PathLike, device: str | torch.device | None = "
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise GenocnnError(f"{path}: not a genocnn checkpoint (format {CHECKPOINT_FORMAT} expected)")
     config = config_from_dict(state["config"], where=str(path))
-    model = build_model(config.model, len(state["tasks"]), int(state["length"]))
+    model = build_model(config.model, len(state["tasks"]), int(state["length"]), list(state["tasks"]), config)
     try:
         model.load_state_dict(state["state_dict"])
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise GenocnnError(f"{path}: weights do not match the stored config: {first}") from None
-    model.tasks = list(state["tasks"])
-    model.run_config = config
     return model.to(resolve_device(device)).eval()
 
 

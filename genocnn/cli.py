@@ -6,14 +6,13 @@ Every user mistake surfaces as one line on stderr and exit status 2.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .errors import GenocnnError
+from .errors import GenocnnError, as_flags
 
 app = typer.Typer(
     help="Train CNNs on DNA to predict TF binding and export the motifs they learn.",
@@ -23,15 +22,19 @@ app = typer.Typer(
 )
 
 
+#: Library parameters whose command-line flag is spelt differently.
+FLAGS = {"overrides": "--set"}
+
+
 def _user_errors(command):
-    """Turn GenocnnError into one stderr line and exit status 2."""
+    """Turn GenocnnError into one stderr line (parameter names as flags) and exit status 2."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except GenocnnError as exc:
-            typer.echo(f"genocnn: error: {exc}", err=True)
+            typer.echo(f"genocnn: error: {as_flags(str(exc), FLAGS)}", err=True)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -63,7 +66,8 @@ def train(
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad BED lines (counted on stderr) instead of failing."),
 ) -> None:
     """Train a binding model; writes model.pt, last.pt, config.yaml, history.tsv, metrics.json, run.json."""
-    from .train import train as run_training
+    from .devices import Distributed
+    from .training import train as run_training
 
     if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
         raise GenocnnError(f"--resume {resume} and --out {out} name different runs")
@@ -77,7 +81,7 @@ def train(
         bed=bed, genome=genome, negatives=negatives, skip_bad=skip_bad,
         valid_chroms=held[0], test_chroms=held[1],
     )
-    if int(os.environ.get("RANK", "0")) == 0:
+    if Distributed().is_main:
         per_task = run.metrics["tasks"]
         if len(per_task) > 1:
             for name, m in per_task.items():
@@ -127,7 +131,7 @@ def predict(
 ) -> None:
     """Predict binding probabilities for every sequence of a FASTA file, or every interval of a BED."""
     from .atomic import atomic_open
-    from .predict import predict as run_predict
+    from .prediction import predict as run_predict
     from .checkpoint import load_model
 
     if (bed is None) != (genome is None):
@@ -168,7 +172,8 @@ def motifs(
     Influence is the drop of the predicted probability when a filter is
     nullified; loss_change treats every given sequence as bound (label 1).
     """
-    from .report import REPORT_FILE, cluster_sentence, export_motifs
+    from .export import export_motifs
+    from .report import REPORT_FILE, cluster_sentence
     from .checkpoint import load_model
 
     group = None if tax_group.lower() == "all" else tax_group
@@ -196,8 +201,8 @@ def simulate(
     tfs: Optional[str] = typer.Option(None, "--tfs", help="Comma-separated TFs: multi-task data (seqs.fa + labels.tsv, --n sequences, 0-3 sites each) instead of pos/neg."),
 ) -> None:
     """Make labelled example data by planting real JASPAR motifs in random background."""
-    from .simulate import DEFAULT_DECOYS, simulate_multitask
-    from .simulate import simulate as run_simulation
+    from .simulation import DEFAULT_DECOYS, simulate_multitask
+    from .simulation import simulate as run_simulation
 
     if tfs is not None:
         multi = simulate_multitask(out, tuple(t for t in tfs.split(",") if t), n, length, seed=seed)
@@ -226,7 +231,7 @@ def scan(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Score every window along long sequences and write the called sites as BED."""
-    from .scan import scan_genome
+    from .scanning import scan_genome
     from .checkpoint import load_model
 
     sites = scan_genome(load_model(run, device), genome, out, threshold, stride, task, bedgraph, batch_size,
@@ -250,7 +255,7 @@ def attribute(
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Explain predictions base by base and cluster high-contribution seqlets into motifs."""
-    from .attribution import export_attributions
+    from .attribution_files import export_attributions
     from .checkpoint import load_model
 
     table = export_attributions(load_model(run, device), seqs, out, method, task or 0, max_seqs, plot, db)

@@ -24,7 +24,7 @@ from Bio import BiopythonWarning
 
 from genocnn.errors import GenocnnError
 from genocnn.motif_io import read_motifs
-from genocnn.motifs import ALPHABET, Motif
+from genocnn.pwm import Motif, motif_from_counts
 
 COLUMNS = ["query", "target_id", "target_name", "p_value", "q_value", "offset", "overlap", "strand"]
 
@@ -95,7 +95,7 @@ def jaspar_motif(matrix_id: str, release: str | None = None) -> Motif:
         raise GenocnnError(f"JASPAR matrix {matrix_id!r}: lookup failed ({exc})") from exc
     if bio is None:
         raise GenocnnError(f"JASPAR matrix {matrix_id!r} not found in {_release(release)}")
-    return _from_jaspar(bio)
+    return motif_from_counts(bio.counts, bio.matrix_id, bio.name or "")
 
 
 def tomtom_matches(
@@ -328,7 +328,7 @@ def _jaspar_motifs(
     with warnings.catch_warnings():  # "Zero motifs returned": we raise below
         warnings.simplefilter("ignore", BiopythonWarning)
         bios = db.fetch_motifs(collection=collection, tax_group=[tax_group] if tax_group else None)
-    motifs = tuple(_from_jaspar(bio) for bio in bios)
+    motifs = tuple(motif_from_counts(bio.counts, bio.matrix_id, bio.name or "") for bio in bios)
     if not motifs:
         raise GenocnnError(
             f"no JASPAR motifs for release={_release(release)}, tax_group={tax_group}, "
@@ -336,12 +336,3 @@ def _jaspar_motifs(
         )
     return motifs
 
-
-def _from_jaspar(bio) -> Motif:
-    pfm = np.array([bio.counts[b] for b in ALPHABET], dtype=np.float64)
-    return Motif(
-        name=bio.matrix_id,
-        pfm=pfm,
-        sites=int(round(pfm.sum(axis=0).max())),
-        description=bio.name or "",
-    )

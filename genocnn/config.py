@@ -339,26 +339,26 @@ def apply_overrides(config: Config, overrides: list[str] | tuple[str, ...]) -> C
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
-            raise GenocnnError(f"--set {item!r}: expected section.key=value")
+            raise GenocnnError(f"`overrides` item {item!r}: expected section.key=value")
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError:
-            raise GenocnnError(f"--set {item!r}: value is not valid YAML") from None
+            raise GenocnnError(f"`overrides` item {item!r}: value is not valid YAML") from None
         parts = key.strip().split(".")
         node: Any = data
         for depth, part in enumerate(parts):
             last = depth == len(parts) - 1
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
-                    raise GenocnnError(f"--set {item!r}: no item {part} in '{'.'.join(parts[:depth])}'")
+                    raise GenocnnError(f"`overrides` item {item!r}: no item {part} in '{'.'.join(parts[:depth])}'")
                 part = int(part)
             elif not isinstance(node, dict) or part not in node:
-                raise GenocnnError(f"--set {item!r}: unknown key '{'.'.join(parts[: depth + 1])}'")
+                raise GenocnnError(f"`overrides` item {item!r}: unknown key '{'.'.join(parts[: depth + 1])}'")
             if last:
                 node[part] = value
             else:
                 node = node[part]
-    return config_from_dict(data, where="--set")
+    return config_from_dict(data, where="`overrides`")
 
 
 def preset_names() -> list[str]:

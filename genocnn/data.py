@@ -1,8 +1,12 @@
-"""Datasets: bound (--pos) against unbound (--neg) sequences, shuffled negatives, splits.
+"""Datasets: encoded, labelled sequences from FASTA, FASTA + labels TSV, or BED peaks + genome.
 
-If no negative FASTA is given, negatives are dinucleotide-shuffled copies of
-the positives (Altschul & Erickson 1985; DeepBind and HOMER practice): they keep
-each positive's base and dinucleotide composition but lose its motifs.
+* :func:`load_pos_neg`: bound (``--pos``) against unbound (``--neg``)
+  sequences; without ``--neg``, dinucleotide shuffles of the positives.
+* :func:`load_labelled`: one FASTA and a labels TSV, one task per column.
+* :func:`load_bed`: windows around BED peaks (:mod:`genocnn.genome`) against
+  GC-matched genomic windows or shuffles (:mod:`genocnn.negatives`).
+
+Splits of a Dataset are in :mod:`genocnn.splits`.
 """
 
 from __future__ import annotations
@@ -18,68 +22,12 @@ import torch
 from .encode import one_hot
 from .errors import GenocnnError
 from .fasta import read_fasta
+from .genome import chrom_sizes, interval_windows, open_genome, read_bed
+from .negatives import gc_matched_negatives, shuffled_negatives
 
+__all__ = ["Dataset", "GenomeData", "choose_length", "load_bed", "load_labelled", "load_pos_neg", "read_labels"]
 
-def dinucleotide_shuffle(seq: str, rng: np.random.Generator) -> str:
-    """Shuffle a sequence keeping its exact dinucleotide counts (Altschul–Erickson).
-
-    Parameters
-    ----------
-    seq : str
-        Sequence; compared case-insensitively (the result is uppercase).
-    rng : numpy.random.Generator
-        Source of randomness.
-
-    Returns
-    -------
-    str
-        Same length, same first and last base, same count of every
-        dinucleotide.
-
-    Examples
-    --------
-    >>> s = dinucleotide_shuffle("ACGTTGCAACGT", np.random.default_rng(0))
-    >>> len(s), s[0], s[-1]
-    (12, 'A', 'T')
-    """
-    seq = seq.upper()
-    if len(seq) < 3:
-        return seq
-    edges: dict[str, list[str]] = {}
-    for a, b in zip(seq, seq[1:]):
-        edges.setdefault(a, []).append(b)
-    last = seq[-1]
-    # Random spanning arborescence towards the last base: each other base's
-    # final exit edge must lead (eventually) to `last`.
-    while True:
-        final = {v: int(rng.integers(len(out))) for v, out in edges.items() if v != last}
-        if all(_reaches(v, last, edges, final) for v in final):
-            break
-    order: dict[str, list[str]] = {}
-    for v, out in edges.items():
-        out = list(out)
-        tail = [out.pop(final[v])] if v in final else []
-        rng.shuffle(out)
-        order[v] = out + tail
-    position = dict.fromkeys(order, 0)
-    result = [seq[0]]
-    v = seq[0]
-    for _ in range(len(seq) - 1):
-        nxt = order[v][position[v]]
-        position[v] += 1
-        result.append(nxt)
-        v = nxt
-    return "".join(result)
-
-
-def _reaches(v: str, last: str, edges: dict[str, list[str]], final: dict[str, int]) -> bool:
-    seen = set()
-    while v != last:
-        if v in seen:
-            return False
-        seen.add(v)
-        v = edges[v][final[v]]
-    return True
+NEGATIVES = ("gc", "shuffle")
 
 
 @dataclass
@@ -151,12 +99,7 @@ def load_pos_neg(
     if neg is not None:
         negatives = list(read_fasta(neg))
     else:
-        rng = np.random.default_rng(seed)
-        negatives = [
-            (f"{name}_shuffled{k}", dinucleotide_shuffle(seq, rng))
-            for k in range(negatives_per_positive)
-            for name, seq in positives
-        ]
+        negatives = shuffled_negatives(positives, negatives_per_positive, seed)
     if not negatives:
         raise GenocnnError(f"{neg}: no negative sequences")
     records = positives + negatives
@@ -165,46 +108,6 @@ def load_pos_neg(
     y = torch.zeros(len(records), 1)
     y[: len(positives)] = 1.0
     return Dataset([name for name, _ in records], x, y, ["bound"])
-
-
-class Split(NamedTuple):
-    """Row indices of the train, validation and test parts."""
-
-    train: np.ndarray
-    valid: np.ndarray
-    test: np.ndarray
-
-
-def split_indices(y: torch.Tensor, valid_fraction: float, test_fraction: float, seed: int) -> Split:
-    """Reproducible split, stratified on the first task's label (unknown = its own stratum).
-
-    Parameters
-    ----------
-    y : torch.Tensor, shape (N, T)
-    valid_fraction, test_fraction : float
-    seed : int
-
-    Returns
-    -------
-    Split
-        Disjoint sorted index arrays covering ``range(N)``.
-    """
-    rng = np.random.default_rng(seed)
-    labels = np.nan_to_num(y[:, 0].numpy(), nan=-1.0)
-    parts: list[list[np.ndarray]] = [[], [], []]
-    for value in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == value))
-        n_test = int(round(len(idx) * test_fraction))
-        n_valid = int(round(len(idx) * valid_fraction))
-        parts[2].append(idx[:n_test])
-        parts[1].append(idx[n_test : n_test + n_valid])
-        parts[0].append(idx[n_test + n_valid :])
-    train, valid, test = (np.sort(np.concatenate(p)) for p in parts)
-    if min(len(train), len(valid), len(test)) == 0:
-        raise GenocnnError(
-            f"too few sequences ({len(labels)}) to split into train/validation/test; need at least ~20"
-        )
-    return Split(train, valid, test)
 
 
 def read_labels(path: str | os.PathLike) -> pd.DataFrame:
@@ -284,3 +187,87 @@ def load_labelled(
     x = one_hot([s for _, s in records], length=L)
     y = torch.tensor(table.loc[names].to_numpy(), dtype=torch.float32)
     return Dataset(names, x, y, [str(c) for c in table.columns])
+
+
+class GenomeData(NamedTuple):
+    """A training Dataset made from peaks, with each row's chromosome.
+
+    Attributes
+    ----------
+    data : Dataset
+        Positives (task ``bound`` = 1) first, then negatives.
+    chroms : list of str, length N
+        Chromosome of each row, for :func:`genocnn.splits.chrom_split`.
+    genome_chroms : list of str
+        Every sequence name in the genome.
+    notes : list of str
+        Lines to show the user.
+    """
+
+    data: Dataset
+    chroms: list[str]
+    genome_chroms: list[str]
+    notes: list[str]
+
+
+def load_bed(
+    bed: str | os.PathLike,
+    genome: str | os.PathLike,
+    length: int | None = None,
+    max_length: int = 1000,
+    negatives: str = "gc",
+    negatives_per_positive: int = 1,
+    seed: int = 0,
+    skip_bad: bool = False,
+) -> GenomeData:
+    """Peaks of a BED file against a genome -> positives and negatives as one Dataset.
+
+    Parameters
+    ----------
+    bed : path
+        BED or narrowPeak (plain or gzipped) of bound regions.
+    genome : path
+        Genome FASTA (plain or bgzip), indexed on the fly.
+    length : int, optional
+        Window length L; default the median interval length (rounded down,
+        at least 1) capped at ``max_length``.
+    negatives : {"gc", "shuffle"}
+        GC-matched random genomic windows, or dinucleotide-shuffled positives
+        (on the positive's chromosome); see :mod:`genocnn.negatives`.
+    negatives_per_positive : int
+    seed : int
+        Seed of the negatives.
+    skip_bad : bool
+        Drop bad BED lines (counted in ``notes``) instead of raising.
+
+    Returns
+    -------
+    GenomeData
+        Dataset x of shape (N, 4, L), y of shape (N, 1), task ``bound``.
+    """
+    if negatives not in NEGATIVES:
+        raise GenocnnError(f"`negatives` must be one of {', '.join(NEGATIVES)}, got {negatives!r}")
+    with open_genome(genome) as fa:
+        sizes = chrom_sizes(fa)
+        read = read_bed(bed, sizes, skip_bad, genome=str(genome))
+        if length is None:
+            median = int(np.median([iv.end - iv.start for iv in read.intervals]))
+            length = min(max(median, 1), max_length)
+        pos = interval_windows(fa, bed, read, length)
+        notes = list(pos.notes)
+        if negatives == "gc":
+            blocked = [(iv.chrom, iv.start, iv.end) for iv in read.intervals]
+            blocked += [(c, s, s + length) for c, s in zip(pos.chroms, pos.starts)]
+            neg, borrowed = gc_matched_negatives(
+                fa, sizes, pos.sequences, pos.chroms, blocked, length, negatives_per_positive, seed
+            )
+            if borrowed:
+                notes.append(f"{borrowed} GC-matched negative(s) came from a neighbouring GC bin")
+        else:
+            shuffles = shuffled_negatives(list(zip(pos.ids, pos.sequences)), negatives_per_positive, seed)
+            neg = [(name, chrom, seq) for (name, seq), chrom in zip(shuffles, pos.chroms * negatives_per_positive)]
+    ids = pos.ids + [r[0] for r in neg]
+    x = one_hot(pos.sequences + [r[2] for r in neg], length=length)
+    y = torch.zeros(len(ids), 1)
+    y[: len(pos.ids)] = 1.0
+    return GenomeData(Dataset(ids, x, y, ["bound"]), pos.chroms + [r[1] for r in neg], list(sizes), notes)

@@ -93,6 +93,15 @@ def read_fasta(path: str | os.PathLike) -> Iterator[tuple[str, str]]:
         raise GenocnnError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
+def iter_records(fasta_or_sequences: str | os.PathLike | Iterable) -> Iterator[tuple[str, str]]:
+    """A FASTA path -> its records; strings -> ``seq0, seq1, ...``; (id, seq) pairs pass through."""
+    if isinstance(fasta_or_sequences, (str, os.PathLike)):
+        yield from read_fasta(fasta_or_sequences)
+        return
+    for i, item in enumerate(fasta_or_sequences):
+        yield (f"seq{i}", item) if isinstance(item, str) else (str(item[0]), item[1])
+
+
 def write_fasta(
     records: Iterable[tuple[str, str]], path: str | os.PathLike, width: int | None = None
 ) -> None:

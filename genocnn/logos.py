@@ -30,7 +30,7 @@ from matplotlib.path import Path as MplPath
 from matplotlib.textpath import TextPath
 
 from .atomic import atomic_path
-from .motifs import ALPHABET, Motif, column_information
+from .pwm import ALPHABET, Motif, column_information, reverse_complement_motif
 
 LOGO_DPI = 72
 INCHES_PER_COLUMN = 0.32
@@ -65,12 +65,6 @@ def information_matrix(motif: Motif) -> pd.DataFrame:
     ppm = motif.ppm
     heights = ppm * column_information(ppm, motif.background)[None, :]
     return pd.DataFrame(np.clip(heights, 0, None).T, columns=list(ALPHABET))
-
-
-def reverse_complement_motif(motif: Motif) -> Motif:
-    """The motif of the opposite strand: columns reversed, A<->T and C<->G swapped."""
-    return Motif(motif.name, motif.pfm[::-1, ::-1], motif.sites, tuple(motif.background[::-1]),
-                 motif.pseudocount, motif.description, dict(motif.extra))
 
 
 class LogoWriter:

@@ -6,10 +6,12 @@ one-hot DNA ``(N, 4, L)`` to one logit per task ``(N, T)``.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
-from .config import ConvBlock, ModelConfig
+from .config import Config, ConvBlock, ModelConfig
 from .errors import GenocnnError
 
 
@@ -58,6 +60,14 @@ def output_length(config: ModelConfig, length: int) -> int:
     return length
 
 
+class ConvStage(NamedTuple):
+    """One conv block as its parts: ``pool(post(conv(x)))`` (dropout is off at inference)."""
+
+    conv: nn.Conv1d
+    post: nn.Module  # batch norm (or identity) then the activation
+    pool: nn.Module  # MaxPool1d, AvgPool1d or Identity
+
+
 class ConvNet(nn.Module):
     """Convolutional network over one-hot DNA.
 
@@ -70,6 +80,17 @@ class ConvNet(nn.Module):
     length : int
         Input length L the network is built for. With global pooling any
         length of at least the receptive field works; without, exactly L.
+    tasks : list of str, optional
+        Task names, one per logit (default ``task0, task1, ...``); they name
+        the columns of :func:`genocnn.predict`.
+    run_config : Config, optional
+        The full configuration the model was trained with (set by training and
+        by :func:`genocnn.load_model`); ``None`` for a freshly built network.
+
+    Attributes
+    ----------
+    tasks : list of str
+    run_config : Config or None
 
     Examples
     --------
@@ -79,10 +100,21 @@ class ConvNet(nn.Module):
     torch.Size([2, 1])
     """
 
-    def __init__(self, config: ModelConfig, n_tasks: int, length: int) -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        n_tasks: int,
+        length: int,
+        tasks: list[str] | None = None,
+        run_config: Config | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
         self.length = length
+        self.tasks = list(tasks) if tasks else [f"task{i}" for i in range(n_tasks)]
+        if len(self.tasks) != n_tasks:
+            raise GenocnnError(f"{len(self.tasks)} task names for a model with {n_tasks} outputs")
+        self.run_config = run_config
         remaining = output_length(config, length)
         if remaining < 1:
             raise GenocnnError(
@@ -112,9 +144,18 @@ class ConvNet(nn.Module):
         self.head = nn.Sequential(nn.Flatten(), *dense)
 
     @property
+    def n_tasks(self) -> int:
+        """Number of outputs T."""
+        return len(self.tasks)
+
+    @property
     def first_conv(self) -> nn.Conv1d:
         """The first-layer convolution, whose filters become motifs."""
         return self.blocks[0][0]
+
+    def conv_stages(self) -> list[ConvStage]:
+        """Every conv block as ``(conv, post, pool)``, in order (for engines that re-tile the network)."""
+        return [ConvStage(b[0], nn.Sequential(b[1], b[2]), b[3]) for b in self.blocks]
 
     def first_layer_activations(self, x: torch.Tensor) -> torch.Tensor:
         """Activations of the first block before pooling.
@@ -130,22 +171,48 @@ class ConvNet(nn.Module):
         """
         return self.blocks[0][:3](x)
 
-    def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
-            x = block(x)
-        return self.head(self.global_pool(x))
+    def after_first_layer(self, a: torch.Tensor) -> torch.Tensor:
+        """The network after :meth:`first_layer_activations`: activations -> one-strand logits.
+
+        Parameters
+        ----------
+        a : torch.Tensor, shape (N, F, P)
+
+        Returns
+        -------
+        torch.Tensor, shape (N, T)
+        """
+        h = self.blocks[0][3:](a)
+        for block in self.blocks[1:]:
+            h = block(h)
+        return self.head(self.global_pool(h))
+
+    def strand_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of ``x`` as given, without reverse-complement averaging: shape (N, T)."""
+        return self.after_first_layer(self.first_layer_activations(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits, shape (N, T); forward/reverse-complement averaged in eval mode if configured."""
-        logits = self._logits(x)
-        if self.config.rc_average and not self.training:
-            logits = 0.5 * (logits + self._logits(x.flip(-2, -1)))
+        logits = self.strand_logits(x)
+        if self.averages_strands:
+            logits = 0.5 * (logits + self.strand_logits(x.flip(-2, -1)))
         return logits
 
+    @property
+    def averages_strands(self) -> bool:
+        """Whether :meth:`forward` averages the two strands now (configured, and in eval mode)."""
+        return bool(self.config.rc_average and not self.training)
 
-def build_model(config: ModelConfig, n_tasks: int, length: int) -> ConvNet:
+
+def build_model(
+    config: ModelConfig,
+    n_tasks: int,
+    length: int,
+    tasks: list[str] | None = None,
+    run_config: Config | None = None,
+) -> ConvNet:
     """Build the network described by ``config``; see :class:`ConvNet`."""
-    return ConvNet(config, n_tasks, length)
+    return ConvNet(config, n_tasks, length, tasks, run_config)
 
 
 def task_index(model: ConvNet, task: int | str | None) -> int:
@@ -156,11 +223,11 @@ def task_index(model: ConvNet, task: int | str | None) -> int:
     GenocnnError
         Unknown name or index out of range.
     """
-    n_tasks = model.head[-1].out_features
+    n_tasks = model.n_tasks
     if task is None:
         return 0
     if isinstance(task, str):
-        tasks = list(getattr(model, "tasks", None) or [])
+        tasks = model.tasks
         if task in tasks:
             return tasks.index(task)
         if not task.isdigit():

@@ -46,7 +46,7 @@ from Bio.motifs import transfac as bio_transfac
 
 from genocnn.atomic import atomic_open
 from genocnn.errors import GenocnnError
-from genocnn.motifs import ALPHABET, UNIFORM_BACKGROUND, Motif
+from genocnn.pwm import ALPHABET, UNIFORM_BACKGROUND, Motif, motif_from_counts
 
 FORMATS = ("meme", "jaspar", "transfac", "homer")
 SUFFIXES = {
@@ -381,18 +381,12 @@ def _transfac_text(motifs: list[Motif], path) -> str:
     return bio_motifs.write(records, "transfac")
 
 
-def _from_bio(bio, name: str, description: str) -> Motif:
-    pfm = np.array([bio.counts[b] for b in ALPHABET], dtype=np.float64)
-    sites = int(round(pfm.sum(axis=0).max())) if pfm.size else 0
-    return Motif(name=name, pfm=pfm, sites=sites, description=description)
-
-
 def _parse_jaspar(text: str, path) -> list[Motif]:
     out = []
     for bio in bio_motifs.parse(io.StringIO(text), "jaspar"):
         name = bio.matrix_id or bio.name
         description = bio.name if bio.name and bio.name != name else ""
-        out.append(_from_bio(bio, name, description))
+        out.append(motif_from_counts(bio.counts, name, description))
     return out
 
 
@@ -401,7 +395,7 @@ def _parse_transfac(text: str, path) -> list[Motif]:
     for k, bio in enumerate(bio_motifs.parse(io.StringIO(text), "transfac"), start=1):
         name = bio.get("ID") or bio.get("AC") or f"motif_{k}"
         description = bio.get("DE") or bio.get("NA") or ""
-        out.append(_from_bio(bio, name, description))
+        out.append(motif_from_counts(bio.counts, name, description))
     return out
 
 

@@ -51,7 +51,7 @@ def tiny_config():
 
 @pytest.fixture(scope="session")
 def tiny_run(tiny_fastas, tiny_config, tmp_path_factory):
-    from genocnn.train import train
+    from genocnn.training import train
 
     pos, neg = tiny_fastas
     return train(pos, neg, out=tmp_path_factory.mktemp("run") / "run", config=tiny_config,

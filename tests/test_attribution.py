@@ -9,27 +9,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from genocnn.attribution import (
-    NPZ_KEYS,
-    Seqlet,
-    attribute,
-    attribution_motifs,
-    cluster_seqlets,
-    gradient_x_input,
-    ism,
-    ism_contributions,
-    ism_deltas,
-    load_attributions,
-    plot_attribution,
-    save_attributions,
-    seqlets,
-)
+from genocnn.attribution import attribute, gradient_x_input, ism, ism_contributions, ism_deltas
+from genocnn.attribution_files import NPZ_KEYS, load_attributions, plot_attribution, save_attributions
 from genocnn.cli import app
 from genocnn.encode import fit_length, one_hot, reverse_complement
 from genocnn.errors import GenocnnError
 from genocnn.fasta import read_fasta
 from genocnn.motif_io import read_motifs
-from genocnn.motifs import Motif
+from genocnn.pwm import Motif
+from genocnn.seqlets import Seqlet, attribution_motifs, cluster_seqlets, seqlets
 
 from tests.conftest import TINY_MOTIF
 
@@ -264,8 +252,8 @@ def test_seqlet_motif_of_simulated_ctcf_is_named_ctcf(tmp_path):
     """A planted JASPAR motif (CTCF, MA0139) comes back as the top seqlet motif and Tomtom names it (~30 s)."""
     from genocnn.compare import name_motifs
     from genocnn.config import config_from_dict
-    from genocnn.simulate import simulate
-    from genocnn.train import train
+    from genocnn.simulation import simulate
+    from genocnn.training import train
 
     sim = simulate(tmp_path / "sim", "MA0139", n=600, length=100, seed=0)
     config = config_from_dict({

@@ -22,7 +22,7 @@ from genocnn.compare import (
 )
 from genocnn.errors import GenocnnError
 from genocnn.motif_io import write_motifs
-from genocnn.motifs import Motif
+from genocnn.pwm import Motif
 
 N_RANDOM = 5
 

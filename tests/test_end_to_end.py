@@ -66,9 +66,10 @@ def ctcf(tmp_path_factory):
 
 def _model_and_oracle_auroc(simulation) -> tuple[float, float]:
     from genocnn.config import load_config
-    from genocnn.data import load_pos_neg, split_indices
+    from genocnn.data import load_pos_neg
     from genocnn.motif_io import read_motifs
-    from genocnn.simulate import oracle_scores
+    from genocnn.simulation import oracle_scores
+    from genocnn.splits import split_indices
 
     d = simulation
     config = load_config(d / "RUN" / "config.yaml")
@@ -229,9 +230,10 @@ def test_many_tfs_every_task_near_its_oracle(multitask):
     SOX2 barely at all in the 10-TF benchmark: AUROC 0.55 against oracles of 0.83.)
     """
     from genocnn.config import load_config
-    from genocnn.data import load_labelled, split_indices
+    from genocnn.data import load_labelled
     from genocnn.motif_io import read_motifs
-    from genocnn.simulate import oracle_scores
+    from genocnn.simulation import oracle_scores
+    from genocnn.splits import split_indices
 
     d = multitask
     config = load_config(d / "RUN" / "config.yaml")

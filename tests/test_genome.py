@@ -16,17 +16,10 @@ from typer.testing import CliRunner
 
 from genocnn.cli import app
 from genocnn.errors import GenocnnError
-from genocnn.genome import (
-    centre_window,
-    chrom_split,
-    fetch,
-    gc_content,
-    gc_matched_negatives,
-    load_bed,
-    open_genome,
-    peak_windows,
-    read_bed,
-)
+from genocnn.data import load_bed
+from genocnn.genome import centre_window, fetch, open_genome, peak_windows, read_bed
+from genocnn.negatives import gc_content, gc_matched_negatives
+from genocnn.splits import chrom_split
 from tests.conftest import TINY_MOTIF
 
 SIZES = {"chr1": 50_000, "chr2": 30_000, "chr3": 36_000}
@@ -242,7 +235,7 @@ def test_shuffled_negatives_stay_on_their_chromosome(genome):
     assert peaks.data.x.shape == (2 * n, 4, 64)
     assert peaks.chroms[n:] == peaks.chroms[:n]
     assert all(i.endswith("_shuffled0") for i in peaks.data.ids[n:])
-    with pytest.raises(GenocnnError, match="--negatives"):
+    with pytest.raises(GenocnnError, match="`negatives`"):
         load_bed(genome["bed"], genome["fasta"], negatives="random")
 
 
@@ -267,7 +260,7 @@ def test_chromosome_hold_out(genome):
     [
         (["chr9"], ["chr3"], "unknown chromosome(s) chr9"),
         (["chr2"], ["chr2"], "in both"),
-        (["chrM"], ["chr3"], "validation split (--valid-chroms chrM) has no sequences"),
+        (["chrM"], ["chr3"], "validation split (`valid_chroms` chrM) has no sequences"),
         (["chr2"], ["chr1", "chr3"], "training split has no sequences"),
     ],
 )

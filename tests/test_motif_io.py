@@ -11,7 +11,7 @@ from memelite.io import read_meme, write_meme
 
 from genocnn.errors import GenocnnError
 from genocnn.motif_io import DEFAULT_NSITES, read_motifs, write_motifs
-from genocnn.motifs import Motif
+from genocnn.pwm import Motif
 
 FORMATS = ["meme", "jaspar", "transfac"]
 SUFFIX = {"meme": ".meme", "jaspar": ".jaspar", "transfac": ".transfac"}

@@ -1,7 +1,8 @@
 import numpy as np
 import torch
 
-from genocnn.motifs import Motif, column_information, extract_motifs, filter_influence
+from genocnn.motifs import extract_motifs, filter_influence
+from genocnn.pwm import Motif, column_information
 from tests.conftest import TINY_MOTIF
 
 

@@ -4,7 +4,7 @@ from sklearn.metrics import roc_auc_score
 
 from genocnn.encode import reverse_complement_sequence
 from genocnn.fasta import read_fasta
-from genocnn.predict import predict
+from genocnn.prediction import predict
 
 
 def test_predict_table_in_input_order(tiny_run, tiny_fastas):

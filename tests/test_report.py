@@ -18,10 +18,14 @@ from typer.testing import CliRunner
 
 from genocnn.cli import app
 from genocnn.compare import tomtom_matches
-from genocnn.logos import information_matrix, reverse_complement_motif, write_logos
+from genocnn.logos import information_matrix, write_logos
+from genocnn.pwm import reverse_complement_motif
 from genocnn.motif_io import read_motifs
-from genocnn.motifs import Motif, MotifList, encode_for, filter_influence, nullification_effects
-from genocnn.report import MOTIF_FILES, cluster_sentence, motif_table, write_report
+from genocnn.inference import encode_for
+from genocnn.motifs import MotifList, filter_influence, nullification_effects
+from genocnn.pwm import Motif
+from genocnn.export import MOTIF_FILES, motif_table
+from genocnn.report import cluster_sentence, write_report
 
 from tests.conftest import TINY_MOTIF
 
@@ -364,7 +368,7 @@ def test_influence_equals_a_naive_forward_hook_nullification(tiny_run, tiny_fast
 
 def test_multi_task_model_gets_influence_per_task(tiny_config, tiny_fastas, tmp_path):
     from genocnn.models import build_model
-    from genocnn.report import export_motifs
+    from genocnn.export import export_motifs
 
     torch.manual_seed(0)
     model = build_model(tiny_config.model, n_tasks=2, length=100).eval()

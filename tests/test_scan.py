@@ -19,7 +19,7 @@ from genocnn.config import config_from_dict
 from genocnn.encode import one_hot, reverse_complement_sequence
 from genocnn.errors import GenocnnError
 from genocnn.models import build_model
-from genocnn.scan import ScanBlock, call_sites, scan, scan_genome, write_bedgraph
+from genocnn.scanning import ScanBlock, call_sites, scan, scan_genome, write_bedgraph
 
 from tests.conftest import TINY_MOTIF, write_fa
 
@@ -111,7 +111,7 @@ def test_strand_follows_the_larger_logit():
     (block,) = scan(model, [seq], progress=False)
     x = one_hot([seq[i : i + model.length] for i in block.positions])
     with torch.no_grad():
-        forward, reverse = model._logits(x), model._logits(x.flip(-2, -1))
+        forward, reverse = model.strand_logits(x), model.strand_logits(x.flip(-2, -1))
     assert np.array_equal(block.strand, np.where((forward >= reverse).numpy(), 1, -1))
     (no_rc,) = scan(_model("exp_no_rc"), [seq], progress=False)
     assert (no_rc.strand == 0).all()

@@ -9,7 +9,7 @@ import torch
 from genocnn.errors import GenocnnError
 from genocnn.checkpoint import load_model
 from genocnn.devices import resolve_device
-from genocnn.train import train
+from genocnn.training import train
 
 
 def test_run_directory_contents(tiny_run):

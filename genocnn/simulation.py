@@ -22,7 +22,7 @@ from .encode import ALPHABET, one_hot
 from .errors import GenocnnError
 from .fasta import write_fasta
 from .motif_io import write_motifs
-from .motifs import Motif
+from .pwm import Motif
 
 DEFAULT_DECOYS = ("MA0035", "MA0079", "MA0080", "MA0102")  # GATA1, SP1, SPI1, CEBPA
 

@@ -11,18 +11,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .encode import one_hot
-from .fasta import read_fasta
+from .fasta import iter_records
 from .models import ConvNet
-from .train import predict_logits
-
-
-def iter_records(fasta_or_sequences: str | os.PathLike | Iterable) -> Iterator[tuple[str, str]]:
-    """A FASTA path -> its records; strings -> ``seq0, seq1, ...``; (id, seq) pairs pass through."""
-    if isinstance(fasta_or_sequences, (str, os.PathLike)):
-        yield from read_fasta(fasta_or_sequences)
-        return
-    for i, item in enumerate(fasta_or_sequences):
-        yield (f"seq{i}", item) if isinstance(item, str) else (str(item[0]), item[1])
+from .inference import predict_logits
 
 
 def _batches(records: Iterator[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
@@ -55,7 +46,7 @@ def predict(
         Column ``id`` then one probability column per task (``bound`` for a
         pos/neg model), rows in input order.
     """
-    tasks = getattr(model, "tasks", None) or [f"task{i}" for i in range(model.head[-1].out_features)]
+    tasks = model.tasks
     ids: list[str] = []
     probs: list[torch.Tensor] = []
     # shown on terminals only, and cleared when done or on an error

@@ -1,0 +1,202 @@
+"""The files of ``genocnn attribute``: the ``.npz`` of contribution maps, their plots, the seqlet motifs.
+
+:func:`export_attributions` computes contribution maps
+(:func:`~genocnn.attribution.attribute`), finds seqlet motifs in them
+(:func:`~genocnn.seqlets.motifs_from_attributions`), names and writes those
+through the export pipeline shared with ``genocnn motifs``
+(:func:`~genocnn.export.export_named_motifs`), then saves the maps
+(:func:`save_attributions`) and draws the first sequences' maps
+(:func:`plot_attribution`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_path
+from .attribution import Attributions, attribute
+from .encode import ALPHABET
+from .errors import GenocnnError
+from .export import best_matches, export_named_motifs, match_columns
+from .pwm import Motif
+from .seqlets import motifs_from_attributions
+
+NPZ_KEYS = ("ids", "one_hot", "attributions")
+ATTRIBUTIONS_FILE = "attributions.npz"
+SEQLET_STEM = "seqlet_motifs"
+SEQLET_TABLE = "seqlets.tsv"
+LOGO_DIR = "logos"
+SEQLET_COLUMNS = ["motif", "seqlets", "sign", "width", "ic", "consensus",
+                  "jaspar_id", "jaspar_name", "p_value", "q_value"]
+
+
+def save_attributions(path: str | os.PathLike, ids, x, attr) -> None:
+    """Write ``ids``, ``one_hot`` and ``attributions`` to a compressed ``.npz``, atomically.
+
+    Readable with ``np.load(path, allow_pickle=False)``: ids are stored as a
+    unicode array, the arrays as float32.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    ids : iterable of str, length N
+    x : array-like, shape (N, 4, L)
+        One-hot sequences.
+    attr : array-like, shape (N, 4, L)
+        Contributions.
+    """
+    ids = np.asarray(list(ids), dtype=str)
+    x, attr = np.asarray(x, dtype=np.float32), np.asarray(attr, dtype=np.float32)
+    if x.shape != attr.shape or len(ids) != len(x):
+        raise GenocnnError(f"{path}: {len(ids)} ids, one-hot {x.shape} and attributions {attr.shape} do not match")
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a handle: np.savez would append .npz
+        np.savez_compressed(fh, ids=ids, one_hot=x, attributions=attr)
+
+
+def load_attributions(path: str | os.PathLike) -> Attributions:
+    """Read a file written by :func:`save_attributions`.
+
+    Returns
+    -------
+    Attributions
+        ``ids``, ``x`` and ``attr`` (both (N, 4, L), float32).
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return Attributions([str(i) for i in data["ids"]], data["one_hot"], data["attributions"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise GenocnnError(f"{path}: not a genocnn attributions file ({exc})") from None
+
+
+def plot_attribution(seq_attr: np.ndarray, path: str | os.PathLike, title: str | None = None) -> None:
+    """Draw one sequence's contribution map as a logo (logomaker) or, without it, bars; PNG.
+
+    Parameters
+    ----------
+    seq_attr : np.ndarray, shape (4, L)
+        Contributions (letters scaled by score; negative ones hang below 0).
+    path : str or PathLike
+        PNG file, written atomically.
+    title : str, optional
+    """
+    from matplotlib.figure import Figure  # no pyplot: no global backend state
+
+    a = np.asarray(seq_attr, dtype=np.float64)
+    if a.ndim != 2 or a.shape[0] != 4:
+        raise GenocnnError(f"expected a (4, L) contribution map, got {a.shape}")
+    length = a.shape[1]
+    fig = Figure(figsize=(min(max(4.0, 0.12 * length), 40.0), 2.2))
+    ax = fig.subplots()
+    try:
+        import logomaker
+
+        logomaker.Logo(pd.DataFrame(a.T, columns=list(ALPHABET)), ax=ax)
+    except ImportError:
+        colours = ("tab:green", "tab:blue", "orange", "tab:red")
+        for c, base in enumerate(ALPHABET):
+            ax.bar(np.arange(length), a[c], width=1.0, color=colours[c], label=base)
+        ax.legend(ncol=4, fontsize="small", frameon=False)
+    ax.axhline(0.0, color="black", linewidth=0.5)
+    ax.set_xlabel("position")
+    ax.set_ylabel("contribution")
+    if title:
+        ax.set_title(title, fontsize="small")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+
+
+def _file_names(ids: list[str]) -> list[str]:
+    """Safe, distinct file stems for sequence ids.
+
+    Examples
+    --------
+    >>> _file_names(["chr1:5-9", "chr1:5-9", ".."])
+    ['chr1_5-9', 'chr1_5-9_1', 'seq2']
+    """
+    names, seen = [], set()
+    for i, name in enumerate(ids):
+        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or f"seq{i}"
+        if stem in seen:
+            stem = f"{stem}_{i}"
+        seen.add(stem)
+        names.append(stem)
+    return names
+
+
+def seqlet_table(motifs: list[Motif], matches: pd.DataFrame) -> pd.DataFrame:
+    """One row per seqlet motif with its best match.
+
+    Parameters
+    ----------
+    motifs : list of Motif
+        From :func:`~genocnn.seqlets.cluster_seqlets` (``extra["sign"]`` set).
+    matches : pandas.DataFrame
+        ``tomtom_matches`` rows, best first per query.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`SEQLET_COLUMNS`.
+    """
+    best = best_matches(matches)
+    rows = [{"motif": m.name, "seqlets": m.sites, "sign": m.extra["sign"], "width": m.width,
+             "ic": round(m.information_content, 3), "consensus": m.consensus,
+             **match_columns(best.loc[m.name] if m.name in best.index else None)}
+            for m in motifs]
+    return pd.DataFrame(rows, columns=SEQLET_COLUMNS)
+
+
+def export_attributions(
+    model,
+    sequences,
+    out_dir: str | os.PathLike,
+    method: str = "ism",
+    task: int | str = 0,
+    max_seqs: int | None = None,
+    plot: int = 5,
+    db: str | os.PathLike | None = None,
+    **options,
+) -> pd.DataFrame:
+    """Attribute, find seqlet motifs, name them and draw; write everything to ``out_dir``.
+
+    Writes ``seqlet_motifs.meme``, ``.jaspar``, ``.transfac`` and ``.motif``
+    (HOMER) (when any motif is found), ``seqlets.tsv`` (the returned table, one
+    row per motif with its best JASPAR match, or ``db``'s),
+    ``attributions.npz`` (:func:`save_attributions`) and ``logos/<id>.png``
+    for the first ``plot`` sequences. Nothing is written if the input or
+    ``db`` is bad.
+
+    Parameters
+    ----------
+    model : ConvNet
+    sequences : path, iterable of str / (id, str), or torch.Tensor (N, 4, L)
+    out_dir : str or PathLike
+    method, task, max_seqs
+        As :func:`~genocnn.attribution.attribute`.
+    plot : int
+        Sequences to draw.
+    db : path, optional
+        Motif file to name the motifs against instead of JASPAR CORE.
+    **options
+        To :func:`~genocnn.seqlets.motifs_from_attributions`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`SEQLET_COLUMNS`.
+    """
+    res = attribute(model, sequences, method, task, max_seqs)
+    motifs = motifs_from_attributions(res.attr, res.x, **options)
+    export = export_named_motifs(motifs, out_dir, SEQLET_STEM, lambda matches: seqlet_table(motifs, matches),
+                                 SEQLET_TABLE, db)
+    out = Path(out_dir)
+    save_attributions(out / ATTRIBUTIONS_FILE, res.ids, res.x, res.attr)
+    for i, stem in enumerate(_file_names(res.ids[:plot])):
+        plot_attribution(res.attr[i], out / LOGO_DIR / f"{stem}.png", title=res.ids[i])
+    return export.table

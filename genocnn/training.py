@@ -1,0 +1,294 @@
+"""A training run, in three stages: prepare the run -> fit (:mod:`genocnn.fit`) -> save the run.
+
+A run directory holds ``model.pt`` (weights plus everything needed to rebuild
+the network; loadable with ``torch.load(weights_only=True)``), ``config.yaml``,
+``history.tsv`` (one row per epoch) and ``metrics.json`` (test AUROC/AUPRC).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from . import __version__
+from .atomic import atomic_open
+from .checkpoint import check_inputs, file_record, load_last, save_checkpoint
+from .config import Config, apply_overrides, config_from_dict, dump_config, load_config
+from .data import Dataset, GenomeData, load_bed, load_labelled, load_pos_neg
+from .devices import Distributed, resolve_device
+from .errors import GenocnnError
+from .fit import seed_everything, fit, positive_weights
+from .inference import predict_logits
+from .metrics import evaluate
+from .models import ConvNet, build_model
+from .splits import Split, chrom_split, split_indices
+
+
+@dataclass
+class Run:
+    """A finished training run.
+
+    Attributes
+    ----------
+    run_dir : pathlib.Path
+    model : ConvNet
+        Best model (eval mode, on the CPU).
+    config : Config
+        The config used, with ``data.length`` resolved.
+    metrics : dict
+        Test-split ``auroc``, ``auprc`` and per-task figures.
+    history : pandas.DataFrame
+        One row per epoch.
+    """
+
+    run_dir: Path
+    model: ConvNet
+    config: Config
+    metrics: dict
+    history: pd.DataFrame
+
+
+def load_dataset(
+    cfg: Config, pos=None, neg=None, fasta=None, labels=None, *,
+    bed=None, genome=None, negatives: str | None = None, skip_bad: bool = False,
+    dist: Distributed | None = None,
+) -> tuple[Dataset, GenomeData | None]:
+    """The training data: ``pos`` [+ ``neg``] FASTA, ``fasta`` + ``labels`` TSV, or ``bed`` + ``genome``.
+
+    Returns the Dataset and, for ``bed`` data, the :class:`GenomeData` that
+    knows each row's chromosome (else None). Notes about the BED (skipped
+    lines, padded windows) are printed to stderr by the main process.
+    """
+    if bed is not None or genome is not None:
+        if bed is None or genome is None:
+            raise GenocnnError("`bed` and `genome` go together")
+        if any(p is not None for p in (pos, neg, fasta, labels)):
+            raise GenocnnError("give either `bed`/`genome`, `pos`/`neg` or `fasta`/`labels`, not several")
+        peaks = load_bed(bed, genome, cfg.data.length, cfg.data.max_length, negatives or "gc",
+                         cfg.data.negatives_per_positive, cfg.training.seed, skip_bad)
+        if (dist or Distributed()).is_main:
+            for note in peaks.notes:
+                tqdm.write(f"genocnn: {note}", file=sys.stderr)
+        return peaks.data, peaks
+    if negatives is not None or skip_bad:
+        raise GenocnnError("`negatives` and `skip_bad` apply to `bed`/`genome` data only")
+    if labels is not None or fasta is not None:
+        if fasta is None or labels is None:
+            raise GenocnnError("`fasta` and `labels` go together")
+        if pos is not None or neg is not None:
+            raise GenocnnError("give either `pos`/`neg` or `fasta`/`labels`, not both")
+        return load_labelled(fasta, labels, cfg.data.length, cfg.data.max_length), None
+    if pos is None:
+        raise GenocnnError(
+            "no training data: give `pos` (and optionally `neg`), `fasta` and `labels`, or `bed` and `genome`"
+        )
+    data = load_pos_neg(
+        pos, neg, cfg.data.length, cfg.data.max_length, cfg.data.negatives_per_positive, cfg.training.seed
+    )
+    return data, None
+
+
+@dataclass
+class PreparedRun:
+    """Everything :func:`train` decided before the first epoch."""
+
+    run_dir: Path
+    config: Config
+    data: Dataset
+    split: Split
+    device: torch.device
+    dist: Distributed
+    resume_state: dict | None
+    progress: bool
+
+
+def train(
+    pos: str | os.PathLike | None = None,
+    neg: str | os.PathLike | None = None,
+    out: str | os.PathLike = "run",
+    config: Config | str | os.PathLike | None = None,
+    epochs: int | None = None,
+    seed: int | None = None,
+    device: str | torch.device | None = "auto",
+    progress: bool = True,
+    *,
+    fasta: str | os.PathLike | None = None,
+    labels: str | os.PathLike | None = None,
+    overrides: Sequence[str] = (),
+    resume: bool = False,
+    command: Sequence[str] | None = None,
+    bed: str | os.PathLike | None = None,
+    genome: str | os.PathLike | None = None,
+    negatives: str | None = None,
+    valid_chroms: Sequence[str] = (),
+    test_chroms: Sequence[str] = (),
+    skip_bad: bool = False,
+) -> Run:
+    """Train a binding model on bound vs unbound sequences, or on a labels table.
+
+    Parameters
+    ----------
+    pos : path, optional
+        FASTA of bound sequences (e.g. ChIP-seq peaks).
+    neg : path, optional
+        FASTA of unbound sequences; default dinucleotide-shuffled positives.
+    out : path
+        Run directory to write.
+    config : Config, preset name or YAML path, optional
+        Default: the built-in defaults.
+    epochs, seed : int, optional
+        Override ``training.epochs`` / ``training.seed``.
+    device : str
+        ``auto`` (CUDA with mixed precision when present), ``cpu``, ``cuda``, ``cuda:N``, ``mps``.
+    fasta, labels : path, optional
+        Multi-task data instead of pos/neg: a FASTA and a TSV whose first
+        column is the sequence id and every other column a task (0/1/NA).
+    overrides : list of str
+        ``section.key=value`` config overrides, e.g. ``training.lr=3e-4``.
+    resume : bool
+        Continue the run in ``out`` from its ``last.pt`` (same data and config).
+    command : list of str, optional
+        Command line recorded in ``run.json``.
+    bed, genome : path, optional
+        Peaks (BED or narrowPeak) and the genome FASTA (plain or bgzip) to
+        cut them from, instead of FASTA input: see :mod:`genocnn.genome`.
+        The window length is ``data.length`` if set, else the median interval
+        length capped at ``data.max_length``.
+    negatives : {"gc", "shuffle"}, optional
+        For ``bed`` data: GC-matched random genomic windows (default) or
+        dinucleotide-shuffled positives; ``data.negatives_per_positive`` each.
+    valid_chroms, test_chroms : list of str
+        For ``bed`` data: hold out these chromosomes as the validation / test
+        split (a part given none is drawn at random from the rest).
+    skip_bad : bool
+        For ``bed`` data: drop bad BED lines (counted on stderr) instead of failing.
+
+    Returns
+    -------
+    Run
+    """
+    inputs = dict(pos=pos, neg=neg, fasta=fasta, labels=labels, bed=bed, genome=genome)
+    run = prepare_run(out, config, epochs, seed, device, progress, inputs, overrides=overrides,
+                      resume=resume, command=command, negatives=negatives, valid_chroms=valid_chroms,
+                      test_chroms=test_chroms, skip_bad=skip_bad)
+    model, history = fit_run(run)
+    return save_run(run, model, history)
+
+
+def _resolve_config(config, resume_state: dict | None, where: Path, overrides: Sequence[str]) -> Config:
+    """The config of a run: the one recorded in ``last.pt`` when resuming without one, plus overrides."""
+    if resume_state is not None and config is None:
+        cfg = config_from_dict(resume_state["config"], where=str(where))
+    else:
+        cfg = config if isinstance(config, Config) else load_config(config)
+    return apply_overrides(cfg, overrides) if overrides else cfg
+
+
+def prepare_run(
+    out: str | os.PathLike,
+    config,
+    epochs: int | None,
+    seed: int | None,
+    device,
+    progress: bool,
+    inputs: dict,
+    *,
+    overrides: Sequence[str] = (),
+    resume: bool = False,
+    command: Sequence[str] | None = None,
+    negatives: str | None = None,
+    valid_chroms: Sequence[str] = (),
+    test_chroms: Sequence[str] = (),
+    skip_bad: bool = False,
+) -> PreparedRun:
+    """Stage 1 of :func:`train`: config, device, data, split, and ``run.json`` (see :func:`train`)."""
+    run_dir = Path(out)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise GenocnnError(f"{run_dir}: exists and is not a directory")
+    last_path = run_dir / "last.pt"
+    resume_state = load_last(last_path) if resume else None
+    extra = [*overrides]
+    extra += [f"training.epochs={epochs}"] if epochs is not None else []
+    extra += [f"training.seed={seed}"] if seed is not None else []
+    cfg = _resolve_config(config, resume_state, last_path, extra)
+    dist = Distributed()
+    dev = dist.setup(resolve_device(device))
+    if dev.type == "cpu" and hasattr(os, "sched_getaffinity") and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // dist.world))  # every core we were given
+    if (valid_chroms or test_chroms) and inputs.get("bed") is None:
+        raise GenocnnError("`valid_chroms`/`test_chroms` need `bed`/`genome` data (chromosome positions)")
+    data, peaks = load_dataset(cfg, **inputs, negatives=negatives, skip_bad=skip_bad, dist=dist)
+    cfg = cfg.replace(data={"length": int(data.x.shape[-1])})
+    if resume_state is not None and resume_state["config"] != cfg.to_dict():
+        raise GenocnnError(f"{last_path}: the run was started with a different config or data length; "
+                           "resume with the same options")
+    if valid_chroms or test_chroms:
+        split = chrom_split(peaks.chroms, data.y, valid_chroms, test_chroms, cfg.data.valid_fraction,
+                            cfg.data.test_fraction, cfg.training.seed, known=peaks.genome_chroms)
+    else:
+        split = split_indices(data.y, cfg.data.valid_fraction, cfg.data.test_fraction, cfg.training.seed)
+    if progress and dist.is_main:
+        balance = ", ".join(f"{t}: {p} bound / {n} unbound" for t, (p, n) in data.class_balance().items())
+        weights = ", ".join(f"{w:.2f}" for w in positive_weights(data.y[split.train]).tolist())
+        tqdm.write(
+            f"{len(data)} sequences of length {cfg.data.length} ({balance}); positive weights {weights}; "
+            f"train {len(split.train)}, valid {len(split.valid)}, test {len(split.test)}; device {dev}"
+            + (f" x {dist.world} processes" if dist.active else "")
+        )
+    meta = {
+        "genocnn_version": __version__,
+        "torch_version": torch.__version__,
+        "command": list(command) if command is not None else None,
+        "device": str(dev),
+        "world_size": dist.world,
+        "inputs": [file_record(p) for p in inputs.values() if p is not None],
+        "data_options": {"negatives": negatives, "valid_chroms": list(valid_chroms),
+                         "test_chroms": list(test_chroms), "skip_bad": skip_bad},
+        "config": cfg.to_dict(),
+    }
+    if dist.is_main:
+        check_inputs(run_dir / "run.json", meta, resume)
+        with atomic_open(run_dir / "run.json") as fh:
+            json.dump(meta, fh, indent=2)
+    return PreparedRun(run_dir, cfg, data, split, dev, dist, resume_state, progress)
+
+
+def fit_run(run: PreparedRun) -> tuple[ConvNet, pd.DataFrame]:
+    """Stage 2 of :func:`train`: build the seeded model and :func:`fit` it (deterministic kernels on CPU)."""
+    cfg = run.config
+    seed_everything(cfg.training.seed)
+    model = build_model(cfg.model, len(run.data.tasks), cfg.data.length, list(run.data.tasks), cfg)
+    # deterministic kernels on CPU; with one thread a seed gives bit-identical weights across runs
+    deterministic = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    if run.device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        return fit(model, run.data, run.split, cfg, run.device, run.progress, run.run_dir / "last.pt",
+                   run.resume_state, run.dist)
+    finally:
+        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
+        run.dist.close()
+
+
+def save_run(run: PreparedRun, model: ConvNet, history: pd.DataFrame) -> Run:
+    """Stage 3 of :func:`train`: test metrics, then ``model.pt``, ``config.yaml``, ``history.tsv``, ``metrics.json``."""
+    data, split, cfg = run.data, run.split, run.config
+    metrics = evaluate(data.y[split.test], predict_logits(model, data.x[split.test]), data.tasks)
+    metrics.update(n_train=len(split.train), n_valid=len(split.valid), n_test=len(split.test))
+    if run.dist.is_main:
+        save_checkpoint(model, cfg, data.tasks, run.run_dir / "model.pt")
+        with atomic_open(run.run_dir / "config.yaml") as fh:
+            fh.write(dump_config(cfg))
+        with atomic_open(run.run_dir / "history.tsv") as fh:
+            history.to_csv(fh, sep="\t", index=False)
+        with atomic_open(run.run_dir / "metrics.json") as fh:
+            json.dump(metrics, fh, indent=2)
+    return Run(run.run_dir, model, cfg, metrics, history)
