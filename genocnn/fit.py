@@ -20,6 +20,7 @@ from .checkpoint import save_last
 from .config import Config
 from .data import Dataset
 from .devices import Distributed
+from .encode import reverse_complement
 from .inference import predict_logits
 from .metrics import evaluate
 from .models import ConvNet
@@ -70,7 +71,7 @@ def train_step(
         Autocast to this type (bfloat16 / float16); None for full precision.
     """
     if rc_augment:
-        x, y = torch.cat([x, x.flip(-2, -1)]), torch.cat([y, y])
+        x, y = torch.cat([x, reverse_complement(x)]), torch.cat([y, y])
     with torch.autocast(x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
         logits = net(x)
     loss = masked_bce(logits.float(), y, pos_weight)

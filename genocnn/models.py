@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .config import Config, ConvBlock, ModelConfig
+from .encode import reverse_complement
 from .errors import GenocnnError
 
 
@@ -195,7 +196,7 @@ class ConvNet(nn.Module):
         """Logits, shape (N, T); forward/reverse-complement averaged in eval mode if configured."""
         logits = self.strand_logits(x)
         if self.averages_strands:
-            logits = 0.5 * (logits + self.strand_logits(x.flip(-2, -1)))
+            logits = 0.5 * (logits + self.strand_logits(reverse_complement(x)))
         return logits
 
     @property

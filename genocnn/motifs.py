@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from .encode import reverse_complement
 from .inference import encode_for, evaluating
 from .pwm import UNIFORM_BACKGROUND, Motif
 
@@ -199,7 +200,7 @@ def _first_layer_replay(model, xb: torch.Tensor):
     """
     acts = [model.first_layer_activations(xb)]
     if model.averages_strands:
-        acts.append(model.first_layer_activations(xb.flip(-2, -1)))
+        acts.append(model.first_layer_activations(reverse_complement(xb)))
 
     def replay(f: int | None = None, value: torch.Tensor | None = None) -> torch.Tensor:
         out = []

@@ -57,7 +57,7 @@ from tqdm.auto import tqdm
 
 from .atomic import atomic_open, atomic_path
 from .devices import resolve_device
-from .encode import one_hot
+from .encode import one_hot, reverse_complement
 from .errors import GenocnnError
 from .fasta import dna_problem, iter_records, read_fasta
 from .genome import open_genome
@@ -278,7 +278,7 @@ class _Scorer:
         model, length, rc, n = self.model, self.model.length, self.model.config.rc_average, len(seq)
         if n < length:
             x = one_hot(seq[0:n], length=length).to(self.device)
-            reverse = model.strand_logits(x.flip(-2, -1)) if rc else None
+            reverse = model.strand_logits(reverse_complement(x)) if rc else None
             yield self.block(chrom, np.zeros(1, dtype=np.int64), model.strand_logits(x), reverse, n), n
             return
         last = n - length  # last window start
@@ -288,7 +288,7 @@ class _Scorer:
             count = len(local)
             forward = self.logits(x, 0, count)
             # window s on the forward strand is window N - L - s of the reverse complement
-            reverse = self.logits(x.flip(-2, -1), x.shape[-1] - length - int(local[-1]), count).flip(0) if rc else None
+            reverse = self.logits(reverse_complement(x), x.shape[-1] - length - int(local[-1]), count).flip(0) if rc else None
             yield self.block(chrom, local + a, forward, reverse, n), (step if a + step <= last else n - a)
 
 
