@@ -41,6 +41,7 @@ _EXPORTS = {
     "read_motifs": "motif_io",
     "jaspar_motifs": "compare",
     "name_motifs": "compare",
+    "name_table": "naming",
     "tomtom_matches": "compare",
     "export_motifs": "export",
     "write_report": "report",

@@ -22,7 +22,8 @@ from .atomic import atomic_path
 from .attribution import Attributions, attribute
 from .encode import ALPHABET
 from .errors import GenocnnError
-from .export import best_matches, export_named_motifs, match_columns
+from .export import export_named_motifs, name_columns, names_by_motif
+from .naming import TABLE_COLUMNS
 from .pwm import Motif
 from .seqlets import motifs_from_attributions
 
@@ -31,8 +32,7 @@ ATTRIBUTIONS_FILE = "attributions.npz"
 SEQLET_STEM = "seqlet_motifs"
 SEQLET_TABLE = "seqlets.tsv"
 LOGO_DIR = "logos"
-SEQLET_COLUMNS = ["motif", "seqlets", "sign", "width", "ic", "consensus",
-                  "jaspar_id", "jaspar_name", "p_value", "q_value"]
+SEQLET_COLUMNS = ["motif", "seqlets", "sign", "width", "ic", "consensus", *TABLE_COLUMNS]
 
 
 def save_attributions(path: str | os.PathLike, ids, x, attr) -> None:
@@ -129,27 +129,30 @@ def _file_names(ids: list[str]) -> list[str]:
     return names
 
 
-def seqlet_table(motifs: list[Motif], matches: pd.DataFrame) -> pd.DataFrame:
-    """One row per seqlet motif with its best match.
+def seqlet_table(motifs: list[Motif], names: pd.DataFrame) -> pd.DataFrame:
+    """One row per seqlet motif with its name (only when confident) and best match.
 
     Parameters
     ----------
     motifs : list of Motif
         From :func:`~genocnn.seqlets.cluster_seqlets` (``extra["sign"]`` set).
-    matches : pandas.DataFrame
-        ``tomtom_matches`` rows, best first per query.
+    names : pandas.DataFrame
+        :func:`~genocnn.naming.name_table` of the motifs.
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`SEQLET_COLUMNS`.
+        Columns :data:`SEQLET_COLUMNS` (the naming columns as in ``filters.tsv``,
+        :func:`~genocnn.export.name_columns`).
     """
-    best = best_matches(matches)
+    by_motif = names_by_motif(names)
     rows = [{"motif": m.name, "seqlets": m.sites, "sign": m.extra["sign"], "width": m.width,
              "ic": round(m.information_content, 3), "consensus": m.consensus,
-             **match_columns(best.loc[m.name] if m.name in best.index else None)}
+             **name_columns(by_motif.get(m.name))}
             for m in motifs]
-    return pd.DataFrame(rows, columns=SEQLET_COLUMNS)
+    table = pd.DataFrame(rows, columns=SEQLET_COLUMNS)
+    table["offset"] = table["offset"].astype("Int64")
+    return table
 
 
 def export_attributions(
@@ -167,7 +170,8 @@ def export_attributions(
 
     Writes ``seqlet_motifs.meme``, ``.jaspar``, ``.transfac`` and ``.motif``
     (HOMER) (when any motif is found), ``seqlets.tsv`` (the returned table, one
-    row per motif with its best JASPAR match, or ``db``'s),
+    row per motif with its JASPAR (or ``db``) name when the calibrated rule of
+    :mod:`genocnn.naming` gives one, and its best match),
     ``attributions.npz`` (:func:`save_attributions`) and ``logos/<id>.png``
     for the first ``plot`` sequences. Nothing is written if the input or
     ``db`` is bad.
@@ -193,7 +197,7 @@ def export_attributions(
     """
     res = attribute(model, sequences, method, task, max_seqs)
     motifs = motifs_from_attributions(res.attr, res.x, **options)
-    export = export_named_motifs(motifs, out_dir, SEQLET_STEM, lambda matches: seqlet_table(motifs, matches),
+    export = export_named_motifs(motifs, out_dir, SEQLET_STEM, lambda names: seqlet_table(motifs, names),
                                  SEQLET_TABLE, db)
     out = Path(out_dir)
     save_attributions(out / ATTRIBUTIONS_FILE, res.ids, res.x, res.attr)

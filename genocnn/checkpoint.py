@@ -34,6 +34,7 @@ def save_checkpoint(model: ConvNet, config: Config, tasks: list[str], path: str 
         "tasks": list(tasks),
         "length": int(model.length),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "calibration": model.calibration,
     }
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -76,6 +77,7 @@ def load_model(run_dir: str | os.PathLike, device: str | torch.device | None = "
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise GenocnnError(f"{path}: weights do not match the stored config: {first}") from None
+    model.calibration = state.get("calibration")
     return model.to(resolve_device(device)).eval()
 
 

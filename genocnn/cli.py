@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -139,18 +140,24 @@ def predict(
     if (seqs is None) == (bed is None):
         raise GenocnnError("give either a FASTA of sequences or --bed and --genome")
     model = load_model(run, device)
-    if bed is not None:
-        from .genome import peak_windows
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        if bed is not None:
+            from .genome import peak_windows
 
-        windows = peak_windows(bed, genome, model.length, skip_bad)
-        for note in windows.notes:
-            typer.echo(f"genocnn: {note}", err=True)
-        table = run_predict(model, list(zip(windows.ids, windows.sequences)), batch_size, progress=True)
-    else:
-        table = run_predict(model, seqs, batch_size, progress=True)
+            windows = peak_windows(bed, genome, model.length, skip_bad)
+            for note in windows.notes:
+                typer.echo(f"genocnn: {note}", err=True)
+            table = run_predict(model, list(zip(windows.ids, windows.sequences)), batch_size, progress=True)
+        else:
+            table = run_predict(model, seqs, batch_size, progress=True)
+    for w in caught:
+        typer.echo(f"genocnn: warning: {w.message}", err=True)
     with atomic_open(out) as fh:
         table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
-    typer.echo(f"{len(table)} predictions written to {out}")
+    masked = int(table["mostly_n"].sum())
+    note = f" ({masked} mostly N or padding: column mostly_n)" if masked else ""
+    typer.echo(f"{len(table)} predictions written to {out}{note}")
 
 
 @app.command()
@@ -180,9 +187,18 @@ def motifs(
     table = export_motifs(load_model(run, device), seqs, out, threshold, min_sites, db,
                           run_dir=run, release=jaspar_release, tax_group=group)
     exported = table[table["status"] == "exported"]
-    typer.echo(f"{len(exported)} motifs written to {out}/ ({len(table) - len(exported)} filters skipped)")
+    distinct = table.attrs["clusters"]
+    typer.echo(f"{len(distinct)} distinct motifs (clusters.tsv, clusters.meme, ...):")
+    if len(distinct):
+        typer.echo(distinct[["rank", "motif", "width", "sites", "influence", "consensus", "jaspar_name",
+                             "name_level"]].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    typer.echo(f"{len(exported)} filter motifs written to {out}/ ({len(table) - len(exported)} filters skipped)")
     typer.echo(cluster_sentence(table))
-    shown = exported.head(top)[["motif", "influence", "cluster", "consensus", "jaspar_id", "jaspar_name", "p_value"]]
+    named = exported["jaspar_name"].fillna("") != ""
+    source = " ".join(exported[["jaspar_release", "jaspar_collection"]].iloc[0]) if len(exported) else ""
+    typer.echo(f"{int(named.sum())} of {len(exported)} motifs named (calibrated rule) against {source}")
+    shown = exported.head(top)[["motif", "influence", "cluster", "consensus", "jaspar_name", "name_level",
+                                "jaspar_id", "e_value"]]
     if len(shown):
         typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     typer.echo(f"report: {out / REPORT_FILE}")
@@ -220,8 +236,9 @@ def simulate(
 def scan(
     run: Path = typer.Argument(..., help="Run directory from `genocnn train`."),
     genome: Path = typer.Argument(..., help="FASTA (.gz ok) of long sequences, e.g. a genome; every record is scanned."),
-    out: Path = typer.Option(..., "--out", help="BED6 of called sites to write."),
-    threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Probability a window needs to be part of a site."),
+    out: Path = typer.Option(..., "--out", help="BED6 of called sites to write (.narrowPeak: with summits)."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0, help="Probability a window needs to be part of a site [default: from --fpr]."),
+    fpr: Optional[float] = typer.Option(None, "--fpr", help="False calls per Mbp of shuffled background to call sites at, by the model's calibration [default: 1]."),
     stride: int = typer.Option(1, "--stride", min=1, help="Score every stride-th window start (1: every position)."),
     task: Optional[str] = typer.Option(None, "--task", help="Task to call sites on [default: the first]."),
     bedgraph: Optional[Path] = typer.Option(None, "--bedgraph", help="Also write the per-position probability track."),
@@ -235,10 +252,10 @@ def scan(
     from .checkpoint import load_model
 
     sites = scan_genome(load_model(run, device), genome, out, threshold, stride, task, bedgraph, batch_size,
-                        progress=not quiet, bigwig=bigwig)
+                        progress=not quiet, bigwig=bigwig, fpr=fpr)
     tracks = " and ".join(str(p) for p in (bedgraph, bigwig) if p is not None)
     track = f" and the track to {tracks}" if tracks else ""
-    typer.echo(f"{len(sites)} sites written to {out}{track}")
+    typer.echo(f"{len(sites)} sites ({sites.attrs['threshold_source']}) written to {out}{track}")
 
 
 @app.command()
@@ -260,7 +277,7 @@ def attribute(
 
     table = export_attributions(load_model(run, device), seqs, out, method, task or 0, max_seqs, plot, db)
     typer.echo(f"{len(table)} seqlet motifs written to {out}/")
-    shown = table[["motif", "seqlets", "consensus", "jaspar_id", "jaspar_name", "p_value"]]
+    shown = table[["motif", "seqlets", "consensus", "jaspar_name", "name_level", "jaspar_id", "e_value"]]
     if len(shown):
         typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
 

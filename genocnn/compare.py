@@ -2,7 +2,9 @@
 
 ``tomtom_matches`` compares the PPMs of query motifs with those of target
 motifs. ``jaspar_motifs`` loads a JASPAR collection from the SQLite file that
-ships with pyjaspar (no network). ``name_motifs`` puts the two together.
+ships with pyjaspar (no network), with each matrix's JASPAR TF families and
+classes. ``name_motifs`` puts the two together: Tomtom's matches, not names;
+:mod:`genocnn.naming` decides which best matches are names.
 ``cluster_motifs`` groups motifs that match each other (redundant filters).
 
 memelite compiles Tomtom with numba on the first call (about 35 s) and caches
@@ -49,8 +51,11 @@ def jaspar_motifs(
     -------
     list of Motif
         ``name`` = matrix ID (``"MA0139.2"``), ``description`` = TF name,
-        ``pfm`` = the JASPAR counts, with Motif's default pseudocount. Loaded
-        once per argument set (about 2 s) and then copied from a cache.
+        ``pfm`` = the JASPAR counts, with Motif's default pseudocount;
+        ``extra["tf_family"]`` and ``extra["tf_class"]`` hold JASPAR's TF
+        families and classes (lists, e.g. ``["C2H2 zinc finger factors"]``;
+        :mod:`genocnn.naming` reads them). Loaded once per argument set
+        (about 5 s) and then copied from a cache.
 
     Examples
     --------
@@ -328,7 +333,8 @@ def _jaspar_motifs(
     with warnings.catch_warnings():  # "Zero motifs returned": we raise below
         warnings.simplefilter("ignore", BiopythonWarning)
         bios = db.fetch_motifs(collection=collection, tax_group=[tax_group] if tax_group else None)
-    motifs = tuple(motif_from_counts(bio.counts, bio.matrix_id, bio.name or "") for bio in bios)
+    motifs = tuple(_with_annotations(motif_from_counts(bio.counts, bio.matrix_id, bio.name or ""), bio)
+                   for bio in bios)
     if not motifs:
         raise GenocnnError(
             f"no JASPAR motifs for release={_release(release)}, tax_group={tax_group}, "
@@ -336,3 +342,9 @@ def _jaspar_motifs(
         )
     return motifs
 
+
+
+def _with_annotations(motif: Motif, bio) -> Motif:
+    """``motif`` with pyjaspar's TF families and classes in ``extra["tf_family"]`` / ``extra["tf_class"]``."""
+    motif.extra.update(tf_family=list(bio.tf_family or []), tf_class=list(bio.tf_class or []))
+    return motif

@@ -162,6 +162,10 @@ class TrainingConfig:
     lr_factor : float
     lr_patience : int
     seed : int
+    calibration_bp : int
+        Bases of dinucleotide-shuffled held-out sequence scanned after training
+        to relate scan thresholds to false calls per Mbp (``genocnn scan --fpr``);
+        0 skips the calibration.
     """
 
     epochs: int = 30
@@ -177,8 +181,11 @@ class TrainingConfig:
     lr_factor: float = 0.2
     lr_patience: int = 2
     seed: int = 0
+    calibration_bp: int = 2_000_000
 
     def validate(self, where: str) -> None:
+        if self.calibration_bp < 0:
+            raise GenocnnError(f"{where}: training.calibration_bp must be >= 0")
         for key in ("epochs", "batch_size", "patience", "lr_patience"):
             if getattr(self, key) < 1:
                 raise GenocnnError(f"{where}: training.{key} must be >= 1")

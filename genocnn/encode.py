@@ -26,7 +26,9 @@ import torch
 
 __all__ = [
     "ALPHABET",
+    "MIN_BASE_FRACTION",
     "PAD",
+    "base_fraction",
     "decode",
     "fit_length",
     "one_hot",
@@ -38,6 +40,8 @@ __all__ = [
 ALPHABET = "ACGT"
 #: Pad character added by :func:`fit_length`; encodes as an all-zero column.
 PAD = "-"
+#: A window (or sequence) at least this fraction A/C/G/T is scored; below it is "mostly N or padding".
+MIN_BASE_FRACTION = 0.5
 
 _IUPAC = {
     "A": "A", "C": "C", "G": "G", "T": "T", "U": "T",
@@ -62,6 +66,18 @@ def _lookup_table() -> np.ndarray:
 
 _LUT = _lookup_table()
 _CHUNK = 8192  # rows per gather: keeps the index block in cache
+
+
+def base_fraction(seq: str, length: int) -> float:
+    """Fraction of the model-length window of ``seq`` (see :func:`fit_length`) that is A, C, G or T.
+
+    Examples
+    --------
+    >>> base_fraction("ACGTNNNN", 8), base_fraction("acg", 6)
+    (0.5, 0.5)
+    """
+    window = fit_length(seq, length)
+    return sum(window.upper().count(b) for b in ALPHABET) / length
 
 
 def fit_length(seq: str, length: int) -> str:

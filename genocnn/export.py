@@ -1,13 +1,14 @@
 """The one export pipeline for motifs: name them, write every format, write the table (and logos).
 
 :func:`export_named_motifs` names motifs by Tomtom against JASPAR (or a given
-database), writes them as MEME, JASPAR, TRANSFAC and HOMER files, writes a
-table built from the matches and, on request, one logo per motif above its
-best match. Both ``genocnn motifs`` (:func:`export_motifs`, first-layer filter
-motifs, ``motifs.*`` and ``filters.tsv``, plus the HTML report of
-:mod:`genocnn.report`) and ``genocnn attribute``
-(:func:`~genocnn.attribution_files.export_attributions`, seqlet motifs,
-``seqlet_motifs.*`` and ``seqlets.tsv``) go through it.
+database) under the calibrated rule of :mod:`genocnn.naming` (a name only
+when the match is real), writes them as MEME, JASPAR, TRANSFAC and HOMER
+files, writes a table built from the names and, on request, one logo per
+motif (above its best match when it is named). Both ``genocnn motifs``
+(:func:`export_motifs`, first-layer filter motifs, ``motifs.*`` and
+``filters.tsv``, plus the HTML report of :mod:`genocnn.report`) and
+``genocnn attribute`` (:func:`~genocnn.attribution_files.export_attributions`,
+seqlet motifs, ``seqlet_motifs.*`` and ``seqlets.tsv``) go through it.
 """
 
 from __future__ import annotations
@@ -21,17 +22,19 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_open
-from .compare import cluster_motifs, database_motifs, name_motifs
+from .clusters import DistinctMotifs, distinct_motifs
+from .compare import cluster_motifs
 from .inference import encode_for
 from .motif_io import write_motifs
 from .motifs import MotifList, extract_motifs, nullification_effects
+from .naming import N_OTHER, TABLE_COLUMNS, database_labels, load_database, name_table
 from .pwm import Motif, trim
 from .report import REPORT_FILE, write_report
 
 #: File suffix of each motif format written, in writing order.
 MOTIF_SUFFIXES = {"meme": "meme", "jaspar": "jaspar", "transfac": "transfac", "homer": "motif"}
 LOGO_DIR = "logos"
-N_MATCHES = 3  # the best match, and two more listed in ``other_matches``
+CLUSTERS_FILE = "clusters.tsv"
 
 
 def motif_files(stem: str) -> dict[str, str]:
@@ -52,36 +55,56 @@ class Export(NamedTuple):
     """What :func:`export_named_motifs` wrote and found."""
 
     table: pd.DataFrame  #: the table written
-    matches: pd.DataFrame  #: Tomtom rows, best first per query (``compare.COLUMNS``)
+    names: pd.DataFrame  #: :func:`~genocnn.naming.name_table` of the motifs, one row each, in order
     logos: dict[str, Path]  #: motif name -> logo PNG (empty without ``logo_dir``)
+    release: str  #: the database's labels (:func:`~genocnn.naming.database_labels`)
+    collection: str
 
 
-def best_matches(matches: pd.DataFrame) -> pd.DataFrame:
-    """The first (best) match of each query, indexed by query name; empty for no matches."""
-    return matches.drop_duplicates("query").set_index("query") if len(matches) else pd.DataFrame()
-
-
-def match_columns(best: pd.Series | None) -> dict:
-    """Table columns of a best match: ``jaspar_id, jaspar_name, p_value, q_value, offset, orientation``.
+def name_columns(row: dict | pd.Series | None) -> dict:
+    """The naming columns of one motif for a table: :data:`~genocnn.naming.TABLE_COLUMNS`.
 
     Parameters
     ----------
-    best : pandas.Series or None
-        A ``tomtom_matches`` row; None (no match) gives missing values.
+    row : dict, pandas.Series or None
+        The motif's row of :func:`~genocnn.naming.name_table`; None (never
+        compared) gives missing values.
 
     Returns
     -------
     dict
-        ``offset`` and ``orientation`` say how Tomtom aligned them: query
-        column 0 faces column ``offset`` of the match, of its reverse
-        complement when ``orientation`` is ``"-"``.
+        ``jaspar_name`` is empty unless the rule names the motif; ``jaspar_id``,
+        ``p_value``, ``q_value``, ``e_value``, ``offset`` and ``orientation``
+        are the best match's whether or not it names it: query column 0 faces
+        column ``offset`` of the match, of its reverse complement when
+        ``orientation`` is ``"-"``.
     """
-    if best is None:
-        return {"jaspar_id": None, "jaspar_name": None, "p_value": np.nan, "q_value": np.nan,
-                "offset": None, "orientation": None}
-    return {"jaspar_id": best["target_id"], "jaspar_name": best["target_name"],
-            "p_value": float(best["p_value"]), "q_value": float(best["q_value"]),
-            "offset": int(best["offset"]), "orientation": best["strand"]}
+    if row is None:
+        return {c: np.nan if c in ("p_value", "q_value", "e_value") else None for c in TABLE_COLUMNS}
+    return {c: row[c] for c in TABLE_COLUMNS}
+
+
+def names_by_motif(names: pd.DataFrame) -> dict[str, dict]:
+    """Rows of a :func:`~genocnn.naming.name_table` keyed by motif name."""
+    return {r["motif"]: r for r in names.to_dict("records")} if len(names) else {}
+
+
+def describe(row) -> str:
+    """A motif file description from a name-table row: only a confident name, else ``""``.
+
+    Examples
+    --------
+    >>> describe({"jaspar_id": "MA0139.2", "jaspar_name": "CTCF", "name_level": "tf"})
+    'MA0139.2 CTCF'
+    >>> describe({"jaspar_id": "MA0035.5", "jaspar_name": "C4-GATA-related", "name_level": "family"})
+    'JASPAR family: C4-GATA-related'
+    >>> describe({"jaspar_id": "MA1930.2", "jaspar_name": "", "name_level": ""})
+    ''
+    """
+    name, level = row["jaspar_name"], row["name_level"]
+    if not isinstance(name, str) or not name:
+        return ""
+    return f"{row['jaspar_id']} {name}" if level == "tf" else f"JASPAR {level}: {name}"
 
 
 def export_named_motifs(
@@ -93,18 +116,20 @@ def export_named_motifs(
     db: str | os.PathLike | None = None,
     release: str | None = None,
     tax_group: str | None = "vertebrates",
-    n_best: int = 1,
+    n_other: int = N_OTHER,
     logo_dir: str | None = None,
     allow_empty: bool = True,
 ) -> Export:
     """Name motifs against a database, write them in every format, then the table and logos.
 
-    Each motif's ``description`` becomes its best match, ``"<id> <name>"``.
-    Files are written atomically, in the order: ``<stem>.meme``,
-    ``<stem>.jaspar``, ``<stem>.transfac``, ``<stem>.motif`` (HOMER),
-    ``table_file`` (tab-separated, floats as ``%.4g``) and
-    ``<logo_dir>/<motif>.png``; the database is read and the motifs named
-    before anything is written.
+    Names follow the calibrated rule of :mod:`genocnn.naming`: each motif's
+    ``description`` becomes its confident name (``"<id> <TF>"``, or
+    ``"JASPAR family: <family>"`` / ``"JASPAR class: <class>"``) or
+    ``""`` when the rule does not name it. Files are written atomically, in the
+    order: ``<stem>.meme``, ``<stem>.jaspar``, ``<stem>.transfac``,
+    ``<stem>.motif`` (HOMER), ``table_file`` (tab-separated, floats as
+    ``%.4g``) and ``<logo_dir>/<motif>.png``; the database is read and the
+    motifs named before anything is written.
 
     Parameters
     ----------
@@ -114,15 +139,18 @@ def export_named_motifs(
     stem : str
         Stem of the motif files.
     tabulate : callable
-        Builds the table from the matches (see ``matches`` of :class:`Export`).
+        Builds the table from the names (:func:`~genocnn.naming.name_table`,
+        one row per motif; see :func:`name_columns`).
     table_file : str
     db, release, tax_group
-        The database, as :func:`~genocnn.compare.database_motifs`; read only
+        The database, as :func:`~genocnn.naming.load_database`; read only
         when there are motifs.
-    n_best : int
-        Matches kept per motif.
+    n_other : int
+        Next-best match ids listed in ``other_matches``.
     logo_dir : str, optional
-        Draw ``logo_dir/<motif>.png``, each motif above its best match.
+        Draw ``logo_dir/<motif>.png``: a named motif above its best match,
+        aligned as Tomtom aligned them; an unnamed one alone, with "no
+        confident name" in place of the match (a drawn match would read as a name).
     allow_empty : bool
         With no motifs, write no motif files (True) or fail as
         :func:`~genocnn.motif_io.write_motifs` does (False).
@@ -131,13 +159,12 @@ def export_named_motifs(
     -------
     Export
     """
-    targets = database_motifs(db, release, tax_group) if len(motifs) else []
-    matches = name_motifs(motifs, targets, n_best=n_best) if len(motifs) else pd.DataFrame()
-    best = best_matches(matches)
-    for m in motifs:
-        if m.name in best.index:
-            m.description = f"{best.loc[m.name, 'target_id']} {best.loc[m.name, 'target_name']}"
-    table = tabulate(matches)
+    label, collection = database_labels(db, release, tax_group)
+    database = load_database(db, release, tax_group) if len(motifs) else None
+    names = name_table(motifs, database, n_other=n_other)
+    for m, row in zip(motifs, names.to_dict("records")):
+        m.description = describe(row)
+    table = tabulate(names)
     out = Path(out_dir)
     if len(motifs) or not allow_empty:
         for fmt, name in motif_files(stem).items():
@@ -146,19 +173,46 @@ def export_named_motifs(
         table.to_csv(fh, sep="\t", index=False, float_format="%.4g")
     logos = {}
     if logo_dir is not None:
-        from .logos import write_logos  # matplotlib: only when drawing
-
-        by_id = {t.name: t for t in targets}
-        aligned = [_alignment(best.loc[m.name], by_id) if m.name in best.index else None for m in motifs]
-        logos = dict(zip([m.name for m in motifs], write_logos(out / logo_dir, motifs, aligned)))
-    return Export(table, matches, logos)
+        logos = _write_logos(out / logo_dir, motifs, names, database.targets if database else [])
+    return Export(table, names, logos, label, collection)
 
 
-def _alignment(best: pd.Series, by_id: dict[str, Motif]) -> tuple[Motif, int, str] | None:
-    """(match, offset, strand) of a best-match row, for ``write_logos``."""
-    if best["target_id"] not in by_id:
-        return None
-    return by_id[best["target_id"]], int(best["offset"]), str(best["strand"])
+def _write_logos(folder: Path, motifs: Sequence[Motif], names: pd.DataFrame, targets: Sequence[Motif]
+                 ) -> dict[str, Path]:
+    """``folder/<motif>.png`` per motif: above its best match when named, alone otherwise."""
+    from .logos import LogoWriter  # matplotlib: only when drawing
+
+    by_id = {t.name: t for t in targets}
+    paths = {}
+    with LogoWriter() as writer:
+        for m, row in zip(motifs, names.to_dict("records")):
+            path = folder / f"{m.name}.png"
+            title = f"{m.name}  ({m.information_content:.1f} bits, {m.sites} sites)"
+            match = by_id.get(row["jaspar_id"]) if row["jaspar_name"] else None
+            if match is None:
+                writer.write(path, m, title=title, match_title="no confident name")
+            else:
+                strand, offset = str(row["orientation"]), int(row["offset"])
+                shown = (f"{match.name} {row['jaspar_name']}  (strand {strand})" if row["name_level"] == "tf"
+                         else f"{match.name} ({strand}), {row['name_level']}: {row['jaspar_name']}")
+                span = max(m.width, match.width - offset) - min(0, -offset)
+                writer.write(path, m, match, offset, strand, title=title, match_title=_fit(shown, span))
+            paths[m.name] = path
+    return paths
+
+
+def _fit(text: str, columns: int) -> str:
+    """``text`` cut (with an ellipsis) to about what a logo of ``columns`` columns has room for.
+
+    Examples
+    --------
+    >>> _fit("MA1475.2 (-), class: Basic leucine zipper factors (bZIP)", 7)
+    'MA1475.2 (-), class: Basic leucin…'
+    """
+    from .logos import INCHES_PER_COLUMN  # the logo's width: max(3, 1 + 0.32 in per column)
+
+    room = int((max(3.0, 1.0 + INCHES_PER_COLUMN * columns) - 0.35) / 0.085)
+    return text if len(text) <= room else text[: room - 1].rstrip() + "…"
 
 
 # ---------------------------------------------------------------- genocnn motifs
@@ -167,7 +221,7 @@ def _alignment(best: pd.Series, by_id: dict[str, Motif]) -> tuple[Motif, int, st
 def motif_table(
     motifs: MotifList,
     influence: np.ndarray,
-    matches: pd.DataFrame,
+    names: pd.DataFrame,
     tasks: list[str] | None = None,
     loss_change: np.ndarray | None = None,
     clusters: dict[str, int] | None = None,
@@ -180,9 +234,8 @@ def motif_table(
         Exported motifs (``extra["filter"]`` set) and ``skipped`` filters.
     influence : np.ndarray, shape (F,) or (F, T)
         Nullification influence per filter (and task).
-    matches : pandas.DataFrame
-        ``tomtom_matches`` rows, best first per query; rows after the first
-        of a query fill ``other_matches``.
+    names : pandas.DataFrame
+        :func:`~genocnn.naming.name_table` of the exported motifs.
     tasks : list of str, optional
         Task names; with more than one task (and ``influence`` of shape
         (F, T)) the table gains ``influence_<task>`` columns.
@@ -196,9 +249,11 @@ def motif_table(
     pandas.DataFrame
         Columns ``filter, motif, sites, ic, consensus, influence``, then
         ``influence_<task>`` per task (several tasks only), ``loss_change``,
-        ``cluster``, ``jaspar_id, jaspar_name, p_value, q_value`` of the best
-        match, its ``offset`` and ``orientation`` (see :func:`match_columns`),
-        ``other_matches`` (next best, ``"ID name; ..."``) and ``status``.
+        ``cluster``, the naming columns (:func:`name_columns`: ``jaspar_id,
+        jaspar_name, name_level, p_value, q_value, e_value, offset,
+        orientation, other_matches, name_reason, jaspar_release,
+        jaspar_collection``) and ``status``. Skipped filters have no naming
+        columns.
     """
     influence = np.asarray(influence, dtype=np.float64)
     per_task = influence if influence.ndim == 2 else influence[:, None]
@@ -207,10 +262,9 @@ def motif_table(
     task_columns = [f"influence_{t}" for t in tasks] if several else []
     loss = np.full(len(mean), np.nan) if loss_change is None else np.asarray(loss_change, dtype=np.float64)
     clusters = clusters or {}
-    by_query = {q: rows for q, rows in matches.groupby("query", sort=False)} if len(matches) else {}
+    by_motif = names_by_motif(names)
     columns = ["filter", "motif", "sites", "ic", "consensus", "influence", *task_columns, "loss_change",
-               "cluster", "jaspar_id", "jaspar_name", "p_value", "q_value", "offset", "orientation",
-               "other_matches", "status"]
+               "cluster", *TABLE_COLUMNS, "status"]
 
     def filter_columns(f: int) -> dict:
         row = {"filter": f, "influence": float(mean[f]), "loss_change": float(loss[f])}
@@ -219,8 +273,6 @@ def motif_table(
 
     rows = []
     for m in motifs:
-        hits = by_query.get(m.name)
-        others = [] if hits is None else [f"{r.target_id} {r.target_name}" for r in hits.iloc[1:].itertuples()]
         rows.append({
             **filter_columns(m.extra["filter"]),
             "motif": m.name,
@@ -228,8 +280,7 @@ def motif_table(
             "ic": round(m.information_content, 3),
             "consensus": m.consensus,
             "cluster": clusters.get(m.name),
-            **match_columns(None if hits is None else hits.iloc[0]),
-            "other_matches": "; ".join(others) or None,
+            **name_columns(by_motif.get(m.name)),
             "status": "exported",
         })
     table = pd.DataFrame(rows, columns=columns).sort_values("influence", ascending=False, kind="stable")
@@ -258,12 +309,19 @@ def export_motifs(
 ) -> pd.DataFrame:
     """Extract, rank, name and cluster a model's first-layer motifs; write files, logos, report.
 
-    Writes to ``out_dir``: ``motifs.meme``, ``motifs.jaspar``,
+    Writes to ``out_dir`` the distinct motifs (:func:`~genocnn.clusters.distinct_motifs`:
+    one full-length, site-based motif per group of filters that learned the
+    same motif, ranked by the influence of the whole group) as
+    ``clusters.meme``, ``clusters.jaspar``, ``clusters.transfac``,
+    ``clusters.motif`` and ``clusters.tsv`` (:func:`cluster_table`; also
+    ``table.attrs["clusters"]``), and the per-filter motifs as ``motifs.meme``, ``motifs.jaspar``,
     ``motifs.transfac`` and ``motifs.motif`` (HOMER) (the same matrices,
     flanks under ``motifs.trim_ic`` bits trimmed, most influential first),
     ``filters.tsv`` (the returned table), ``logos/<motif>.png`` (each motif
-    above its best match, aligned as Tomtom aligned them) and ``report.html``
-    (training curves, test metrics, the ranked table with logos).
+    named by the calibrated rule of :mod:`genocnn.naming` above its best
+    match, aligned as Tomtom aligned them; unnamed motifs alone) and
+    ``report.html`` (training curves, test metrics, the ranked table with
+    logos, the JASPAR release and collection).
 
     Influence is the mean drop of the predicted probability when a filter is
     nullified; ``loss_change`` the mean increase of the binary cross-entropy,
@@ -308,12 +366,47 @@ def export_motifs(
     ordered = [motifs[i] for i in order]
     clusters = dict(zip([m.name for m in ordered], cluster_motifs(ordered, cluster_p_value).tolist()))
 
-    def tabulate(matches: pd.DataFrame) -> pd.DataFrame:
-        return motif_table(motifs, effects.influence, matches, list(model.tasks), effects.loss_change, clusters)
+    def tabulate(names: pd.DataFrame) -> pd.DataFrame:
+        return motif_table(motifs, effects.influence, names, list(model.tasks), effects.loss_change, clusters)
 
     export = export_named_motifs(ordered, out_dir, "motifs", tabulate, "filters.tsv", db, release, tax_group,
-                                 n_best=N_MATCHES, logo_dir=LOGO_DIR, allow_empty=False)
-    write_report(Path(out_dir) / REPORT_FILE, export.table, export.logos, run_dir,
+                                 logo_dir=LOGO_DIR, allow_empty=False)
+    distinct = distinct_motifs(model, x, ordered, [clusters[m.name] for m in ordered],
+                               threshold=cfg.threshold if threshold is None else threshold, p_value=cluster_p_value)
+    grouped = export_named_motifs(distinct.motifs, out_dir, "clusters", lambda names: cluster_table(distinct, names),
+                                  CLUSTERS_FILE, db, release, tax_group, logo_dir=LOGO_DIR)
+    write_report(Path(out_dir) / REPORT_FILE, export.table, {**export.logos, **grouped.logos}, run_dir,
                  sequences if isinstance(sequences, (str, os.PathLike)) else None, len(x),
-                 "JASPAR CORE" if db is None else str(db), release, tax_group)
+                 export.release, export.collection, clusters=grouped.table)
+    export.table.attrs["clusters"] = grouped.table
     return export.table
+
+
+def cluster_table(distinct: DistinctMotifs, names: pd.DataFrame) -> pd.DataFrame:
+    """``clusters.tsv``: one row per distinct motif, most influential group first.
+
+    Parameters
+    ----------
+    distinct : DistinctMotifs
+        From :func:`~genocnn.clusters.distinct_motifs`.
+    names : pandas.DataFrame
+        :func:`~genocnn.naming.name_table` of ``distinct.motifs``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``rank, motif, members`` (filter motifs, anchor first), ``n_members,
+        sites, width, ic, informative`` (columns >= 0.5 bit), ``consensus,
+        influence`` (the whole group nullified), then the naming columns of
+        :func:`name_columns` (``jaspar_name`` empty unless confidently named).
+    """
+    by_name = names_by_motif(names)
+    rows = []
+    for rank, r in enumerate(distinct.table.to_dict("records"), 1):
+        rows.append({"rank": rank, "motif": r["motif"], "members": r["members"], "n_members": r["n_members"],
+                     "sites": r["sites"], "width": r["width"], "ic": r["ic"], "informative": r["informative"],
+                     "consensus": r["consensus"], "influence": r["influence"],
+                     **name_columns(by_name.get(r["motif"]))})
+    columns = ["rank", "motif", "members", "n_members", "sites", "width", "ic", "informative", "consensus",
+               "influence", *TABLE_COLUMNS]
+    return pd.DataFrame(rows, columns=columns)

@@ -87,6 +87,9 @@ class ConvNet(nn.Module):
     run_config : Config, optional
         The full configuration the model was trained with (set by training and
         by :func:`genocnn.load_model`); ``None`` for a freshly built network.
+    calibration : dict, optional
+        False calls per Mbp of shuffled background against scan threshold,
+        per task (:func:`genocnn.calibration.calibrate`); ``None`` if not measured.
 
     Attributes
     ----------
@@ -108,6 +111,7 @@ class ConvNet(nn.Module):
         length: int,
         tasks: list[str] | None = None,
         run_config: Config | None = None,
+        calibration: dict | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -116,6 +120,7 @@ class ConvNet(nn.Module):
         if len(self.tasks) != n_tasks:
             raise GenocnnError(f"{len(self.tasks)} task names for a model with {n_tasks} outputs")
         self.run_config = run_config
+        self.calibration = calibration
         remaining = output_length(config, length)
         if remaining < 1:
             raise GenocnnError(

@@ -4,6 +4,9 @@ For each first-layer filter, the input windows where its activation exceeds a
 fraction (default 0.5) of its maximum over the given sequences are stacked and
 their bases counted (the Basset / Koo & Eddy procedure). Counts form the PFM;
 pseudocounts give the PPM and the log-odds PWM against the background.
+A filter's influence is the drop of the predictions when its activation is
+replaced by its mean (:func:`nullification_effects`), or that of a set of
+filters replaced together (:func:`group_nullification`).
 """
 
 from __future__ import annotations
@@ -164,13 +167,7 @@ def nullification_effects(model, sequences, labels=None, batch_size: int = 256) 
     influence = np.zeros((n_filters, model.n_tasks))
     loss_change = np.zeros(n_filters)
     with evaluating(model) as device:
-        total = torch.zeros(n_filters, dtype=torch.float64)
-        positions = 0
-        for i in range(0, len(x), batch_size):
-            act = model.first_layer_activations(x[i : i + batch_size].to(device)).float()
-            total += act.sum(dim=(0, 2)).double().cpu()
-            positions += act.shape[0] * act.shape[2]
-        means = (total / max(positions, 1)).float().to(device)
+        means = _filter_means(model, x, batch_size, device)
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size].to(device)
             replay = _first_layer_replay(model, xb)
@@ -185,8 +182,54 @@ def nullification_effects(model, sequences, labels=None, batch_size: int = 256) 
     return NullificationEffects(influence / n, loss_change / n)
 
 
+def group_nullification(model, sequences, groups, batch_size: int = 256) -> np.ndarray:
+    """Nullify each group of first-layer filters at once and measure the drop of the predictions.
+
+    Every filter of a group has its activation replaced by its own mean over
+    all sequences and positions at the same time (Basset-style nullification
+    of a set of filters); filters outside the group are left alone. A group
+    of one filter gives that filter's ``nullification_effects`` influence.
+
+    Parameters
+    ----------
+    model : ConvNet
+    sequences : path, iterable of str / (id, str), or torch.Tensor (N, 4, L)
+    groups : sequence of sequences of int
+        Filter indices of each group (G groups).
+    batch_size : int
+
+    Returns
+    -------
+    np.ndarray, shape (G, T), float64
+        Mean decrease of the predicted probability per group and task.
+    """
+    x = encode_for(model, sequences)
+    groups = [torch.as_tensor(list(g), dtype=torch.long) for g in groups]
+    influence = np.zeros((len(groups), model.n_tasks))
+    with evaluating(model) as device:
+        means = _filter_means(model, x, batch_size, device)
+        for i in range(0, len(x), batch_size):
+            replay = _first_layer_replay(model, x[i : i + batch_size].to(device))
+            base = torch.sigmoid(replay())
+            for g, members in enumerate(groups):
+                nulled = torch.sigmoid(replay(members.to(device), means[members.to(device)]))
+                influence[g] += (base - nulled).sum(dim=0).double().cpu().numpy()
+    return influence / max(len(x), 1)
+
+
+def _filter_means(model, x: torch.Tensor, batch_size: int, device) -> torch.Tensor:
+    """Mean first-layer activation per filter over all sequences and positions: shape (F,), on ``device``."""
+    total = torch.zeros(model.first_conv.out_channels, dtype=torch.float64)
+    positions = 0
+    for i in range(0, len(x), batch_size):
+        act = model.first_layer_activations(x[i : i + batch_size].to(device)).float()
+        total += act.sum(dim=(0, 2)).double().cpu()
+        positions += act.shape[0] * act.shape[2]
+    return (total / max(positions, 1)).float().to(device)
+
+
 def _first_layer_replay(model, xb: torch.Tensor):
-    """Logits with one first-layer filter set to a value, without recomputing the first layer.
+    """Logits with first-layer filters set to values, without recomputing the first layer.
 
     The first layer's activations of ``xb`` (and of its reverse complement
     when the model averages strands) are computed once; each call replays
@@ -195,19 +238,24 @@ def _first_layer_replay(model, xb: torch.Tensor):
 
     Returns
     -------
-    callable (filter=None, value=None) -> torch.Tensor (B, T)
-        With no filter: the model's own logits of ``xb``.
+    callable (filters=None, values=None) -> torch.Tensor (B, T)
+        ``filters``: one filter index, or a sequence / long tensor of indices
+        set together; ``values``: a scalar, or one value per filter. With no
+        filter: the model's own logits of ``xb``.
     """
     acts = [model.first_layer_activations(xb)]
     if model.averages_strands:
         acts.append(model.first_layer_activations(reverse_complement(xb)))
 
-    def replay(f: int | None = None, value: torch.Tensor | None = None) -> torch.Tensor:
+    def replay(f=None, value=None) -> torch.Tensor:
         out = []
         for a in acts:
             if f is not None:
                 a = a.clone()
-                a[:, f, :] = value
+                if isinstance(f, (int, np.integer)):
+                    a[:, f, :] = value
+                else:
+                    a[:, f, :] = torch.as_tensor(value, dtype=a.dtype, device=a.device).reshape(-1, 1)
             out.append(model.after_first_layer(a).float())
         return out[0] if len(out) == 1 else 0.5 * (out[0] + out[1])
 

@@ -9,8 +9,12 @@ Place in the data flow::
 starts of one record at a time. :class:`SiteCaller` consumes them in scan
 order and merges runs of consecutive windows whose probability is at least a
 threshold into one site each; runs continue across the chunks of a record, so
-the sites do not depend on the chunk size. :func:`call_sites` does the same for
-a whole stream, :func:`write_bed` writes the table.
+the sites do not depend on the chunk size. Runs whose windows overlap are one
+site too, so no two sites overlap; each site reports its summit, the centre of
+its best window. Windows without a score (NaN: mostly N or padding, see
+:func:`~genocnn.scanning.scan`) are never part of a site.
+:func:`call_sites` does the same for a whole stream, :func:`write_bed` writes
+the table (BED6, or narrowPeak with the summit).
 
 :class:`ScanBlock` is defined here, the lowest module that reads it, so that
 this module and :mod:`genocnn.tracks` need nothing from the scan engine.
@@ -27,7 +31,7 @@ import pandas as pd
 
 from .atomic import atomic_open
 
-__all__ = ["BED_COLUMNS", "ScanBlock", "SiteCaller", "call_sites", "write_bed"]
+__all__ = ["BED_COLUMNS", "ScanBlock", "SiteCaller", "call_sites", "mask_counts", "write_bed"]
 
 BED_COLUMNS = ["chrom", "start", "end", "name", "score", "strand"]
 
@@ -81,19 +85,29 @@ class SiteCaller:
 
     def __init__(self, threshold: float = 0.5, task: int = 0) -> None:
         self.threshold, self.task = threshold, task
-        self._open: list | None = None  # [chrom, start, last, best, strand, window, chrom_length]
-        self._rows: list[tuple] = []
+        self._open: list | None = None  # [chrom, start, last, best, strand, window, chrom_length, best_at]
+        self._rows: list[list] = []
+        self._record = 0  # records seen: a block at position 0 starts the next one
 
     def _close(self) -> None:
         if self._open is not None:
-            chrom, start, last, best, strand, window, n = self._open
-            self._rows.append((chrom, start, min(last + window, n), best, strand))
+            chrom, start, last, best, strand, window, n, best_at = self._open
+            row = [chrom, start, min(last + window, n), best, strand, best_at + min(window, n) // 2, self._record]
+            prev = self._rows[-1] if self._rows else None
+            if prev is not None and prev[6] == self._record and start < prev[2]:  # windows overlap: one site
+                prev[2] = max(prev[2], row[2])
+                if row[3] > prev[3]:
+                    prev[3:6] = row[3:6]
+            else:
+                self._rows.append(row)
             self._open = None
 
     def add(self, block: ScanBlock) -> None:
         """Take the next block of scores."""
         if self._open is not None and (block.positions[0] == 0 or block.chrom != self._open[0]):
             self._close()
+        if block.positions[0] == 0:
+            self._record += 1
         p = block.probs[:, self.task]
         mask = p >= self.threshold
         if not mask.any():
@@ -105,11 +119,12 @@ class SiteCaller:
         strands = block.strand[best_at, self.task]
         for i, (b, e) in enumerate(zip(begins, ends)):
             start, last = int(block.positions[b]), int(block.positions[e - 1])
-            run = [block.chrom, start, last, float(best[i]), int(strands[i]), block.window, block.chrom_length]
+            run = [block.chrom, start, last, float(best[i]), int(strands[i]), block.window, block.chrom_length,
+                   int(block.positions[best_at[i]])]
             if i == 0 and b == 0 and self._open is not None:  # continues the open run
                 run[1] = self._open[1]
                 if self._open[3] >= run[3]:
-                    run[3], run[4] = self._open[3], self._open[4]
+                    run[3], run[4], run[7] = self._open[3], self._open[4], self._open[7]
             elif i == 0:
                 self._close()
             self._open = run
@@ -117,14 +132,14 @@ class SiteCaller:
                 self._close()
 
     def finish(self) -> pd.DataFrame:
-        """Close the last run; return the BED6 sites (``chrom start end name score strand``)."""
+        """Close the last run; return the sites: BED6 columns, then ``prob`` and ``summit``."""
         self._close()
         rows = self._rows
-        table = pd.DataFrame(rows, columns=["chrom", "start", "end", "prob", "strand"])
+        table = pd.DataFrame(rows, columns=["chrom", "start", "end", "prob", "strand", "summit", "record"])
         table["score"] = np.clip(np.rint(table["prob"].to_numpy(float) * 1000), 0, 1000).astype(int)
         table["strand"] = table["strand"].map({1: "+", -1: "-", 0: "."}).astype(object)
         table["name"] = [f"site_{k}" for k in range(1, len(table) + 1)]
-        return table[BED_COLUMNS].astype({"start": np.int64, "end": np.int64})
+        return table[[*BED_COLUMNS, "prob", "summit"]].astype({"start": np.int64, "end": np.int64, "summit": np.int64})
 
 
 def _run_maxima(p: np.ndarray, mask: np.ndarray, begins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -170,16 +185,18 @@ def call_sites(blocks: Iterable[ScanBlock], threshold: float = 0.5, task: int = 
     pandas.DataFrame
         Columns ``chrom, start, end, name, score, strand``: ``start`` is the
         first window's start, ``end`` the last window's end (clipped to the
-        record), ``name`` ``site_<k>``, ``score`` the run's best probability
+        record), ``name`` ``site_<k>``, ``score`` the site's best probability
         x 1000 (int), ``strand`` the strand whose logit is larger at the best
-        window (``.`` without reverse-complement averaging).
+        window (``.`` without reverse-complement averaging); then ``prob``
+        (the best probability) and ``summit`` (0-based centre of the best
+        window). Runs of windows that overlap form one site.
 
     Examples
     --------
     >>> probs = np.array([[.1], [.7], [.9], [.2], [.6]], dtype=np.float32)
     >>> block = ScanBlock("chr1", np.arange(5), probs, np.ones((5, 1), np.int8), 10, 1, 100)
-    >>> call_sites([block]).values.tolist()
-    [['chr1', 1, 12, 'site_1', 900, '+'], ['chr1', 4, 14, 'site_2', 600, '+']]
+    >>> call_sites([block])[["chrom", "start", "end", "score", "summit"]].values.tolist()
+    [['chr1', 1, 14, 900, 7]]
     """
     caller = SiteCaller(threshold, task)
     for block in blocks:
@@ -188,14 +205,42 @@ def call_sites(blocks: Iterable[ScanBlock], threshold: float = 0.5, task: int = 
 
 
 def write_bed(sites: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write BED6 sites (no header), atomically.
+    """Write sites (no header), atomically: BED6, or narrowPeak (BED6+4) for a ``.narrowPeak`` path.
 
     Parameters
     ----------
     sites : pandas.DataFrame
-        With the :data:`BED_COLUMNS` (as :func:`call_sites` returns); other columns are ignored.
+        As :func:`call_sites` returns; BED6 writes the :data:`BED_COLUMNS`.
     path : str or PathLike
-        Output file.
+        Output file. narrowPeak adds ``signalValue`` (the best probability),
+        ``pValue`` and ``qValue`` (-1: not computed) and ``peak`` (the
+        summit's offset from ``start``).
     """
+    table = sites[BED_COLUMNS]
+    if str(path).endswith(".narrowPeak"):
+        table = table.assign(signal=sites["prob"].round(6), p=-1, q=-1, peak=sites["summit"] - sites["start"])
     with atomic_open(path) as fh:
-        sites[BED_COLUMNS].to_csv(fh, sep="\t", header=False, index=False)
+        table.to_csv(fh, sep="\t", header=False, index=False)
+
+
+def mask_counts(mask: np.ndarray, window: int) -> int:
+    """Number of sites :class:`SiteCaller` makes from one record's above-threshold mask (stride 1).
+
+    Parameters
+    ----------
+    mask : np.ndarray, shape (n,), bool
+        Window ``i`` scores at least the threshold.
+    window : int
+        Window length; runs closer than this overlap and make one site.
+
+    Examples
+    --------
+    >>> int(mask_counts(np.array([1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1], bool), window=4))
+    2
+    """
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    begins, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if len(begins) == 0:
+        return 0
+    gaps = begins[1:] - (ends[:-1] - 1)  # distance between the last window of a run and the next run's first
+    return int(len(begins) - np.count_nonzero(gaps < window))

@@ -14,12 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from . import __version__
 from .atomic import atomic_open
+from .calibration import calibrate
 from .checkpoint import check_inputs, file_record, load_last, save_checkpoint
 from .config import Config, apply_overrides, config_from_dict, dump_config, load_config
 from .data import Dataset, GenomeData, load_bed, load_labelled, load_pos_neg
@@ -283,6 +285,9 @@ def save_run(run: PreparedRun, model: ConvNet, history: pd.DataFrame) -> Run:
     data, split, cfg = run.data, run.split, run.config
     metrics = evaluate(data.y[split.test], predict_logits(model, data.x[split.test]), data.tasks)
     metrics.update(n_train=len(split.train), n_valid=len(split.valid), n_test=len(split.test))
+    if cfg.training.calibration_bp > 0 and run.dist.is_main:
+        held_out = np.concatenate([split.valid, split.test])
+        model.calibration = calibrate(model, data.x[held_out], cfg.training.calibration_bp, cfg.training.seed)
     if run.dist.is_main:
         save_checkpoint(model, cfg, data.tasks, run.run_dir / "model.pt")
         with atomic_open(run.run_dir / "config.yaml") as fh:

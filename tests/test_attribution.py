@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -258,13 +259,17 @@ def test_seqlet_motif_of_simulated_ctcf_is_named_ctcf(tmp_path):
     sim = simulate(tmp_path / "sim", "MA0139", n=600, length=100, seed=0)
     config = config_from_dict({
         "model": {"conv": [{"filters": 16, "kernel_size": 15, "pool_size": 4}], "dense": [16]},
-        "training": {"epochs": 10, "patience": 10, "lr": 0.01, "batch_size": 64},
+        "training": {"epochs": 10, "patience": 10, "lr": 0.01, "batch_size": 64, "calibration_bp": 200_000},
     })
     run = train(sim.pos, sim.neg, out=tmp_path / "run", config=config, device="cpu", progress=False)
     motifs = attribution_motifs(run.model, sim.pos, method="grad", window=15)
     assert motifs
     best = name_motifs(motifs[:1])
     assert best["target_id"].iloc[0].startswith("MA0139") and best["q_value"].iloc[0] < 1e-6, best
+    from genocnn.naming import name_table
+
+    named = name_table(motifs[:1]).iloc[0]  # the calibrated rule names it too (CTCF, or CTCF's family)
+    assert named["jaspar_name"] in {"CTCF", "More than 3 adjacent zinc fingers"}, named["name_reason"]
 
 
 # ------------------------------------------------------------------------ CLI
@@ -283,6 +288,15 @@ def test_cli_attribute_writes_files(tiny_run, tiny_fastas, tmp_path):
     assert sorted(p.name for p in (out / "logos").iterdir()) == ["p0.png", "p1.png"]
     table = (out / "seqlets.tsv").read_text().splitlines()
     assert table[0].split("\t")[:3] == ["motif", "seqlets", "sign"]
+    from genocnn.export import describe
+    from genocnn.naming import TABLE_COLUMNS
+
+    rows = pd.read_csv(out / "seqlets.tsv", sep="\t", keep_default_na=False)
+    assert list(rows.columns[-len(TABLE_COLUMNS):]) == TABLE_COLUMNS  # the naming columns of filters.tsv
+    assert (rows["jaspar_collection"] == "CORE vertebrates").all()
+    assert ((rows["jaspar_name"] == "") == (rows["name_level"] == "")).all()  # a name only with a level
+    descriptions = {m.name: m.description for m in read_motifs(out / "seqlet_motifs.meme")}
+    assert all(descriptions[r["motif"]] == describe(r) for _, r in rows.iterrows())  # a name only when confident
     names = [m.name for m in read_motifs(out / "seqlet_motifs.meme")]
     assert names == [m.name for m in read_motifs(out / "seqlet_motifs.jaspar")] == [r.split("\t")[0] for r in table[1:]]
     assert names == [m.name for m in read_motifs(out / "seqlet_motifs.transfac")] == [m.name for m in read_motifs(out / "seqlet_motifs.motif")]

@@ -31,7 +31,7 @@ from tests.conftest import ROOT
 # The dict of the `tiny_config` fixture, with 3 epochs, as a user would write it.
 TINY_CONFIG = {
     "model": {"conv": [{"filters": 8, "kernel_size": 10, "pool_size": 4}], "dense": [8]},
-    "training": {"epochs": 3, "patience": 15, "lr": 0.01, "batch_size": 32},
+    "training": {"epochs": 3, "patience": 15, "lr": 0.01, "batch_size": 32, "calibration_bp": 200_000},
     "motifs": {"min_sites": 5},
 }
 MOTIF_FILES = ("motifs.meme", "motifs.jaspar", "motifs.transfac", "filters.tsv")
@@ -195,7 +195,7 @@ def test_predict_writes_probabilities_in_input_order(cli_run, tiny_fastas, tmp_p
     result = cli("predict", cli_run, seqs, "--out", out, "--device", "cpu")
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
     table = pd.read_csv(out, sep="\t")
-    assert list(table.columns) == ["id", "bound"]
+    assert list(table.columns) == ["id", "bound", "mostly_n"] and not table["mostly_n"].any()
     assert table["id"].tolist() == [i for i, _ in records]
     assert table["bound"].between(0, 1).all()
     truth = [i.startswith("p") for i, _ in records]
@@ -241,6 +241,19 @@ def test_motifs_writes_four_files(cli_run, tiny_fastas, tmp_path):
         motifs = read_motifs(out / name, format=fmt)
         assert len(motifs) == len(exported), name
         assert [m.name for m in motifs] == exported["motif"].tolist(), name
+    # names only when the calibrated rule gives one; the database used on every compared row
+    from pyjaspar import JASPAR_LATEST_RELEASE
+
+    assert {"name_level", "e_value", "name_reason", "jaspar_release", "jaspar_collection"} <= set(table.columns)
+    assert set(exported["jaspar_release"]) == {JASPAR_LATEST_RELEASE}
+    assert set(exported["jaspar_collection"]) == {"CORE vertebrates"}
+    unnamed = exported[exported["name_level"].isna()]
+    assert len(unnamed) and unnamed["jaspar_name"].isna().all() and unnamed["jaspar_id"].notna().all()
+    named = exported[exported["name_level"].notna()]
+    assert named["jaspar_name"].notna().all()
+    meme = {m.name: m.description for m in read_motifs(out / "motifs.meme")}
+    assert all(meme[m] == "" for m in unnamed["motif"])
+    assert f"{len(named)} of {len(exported)} motifs named (calibrated rule) against {JASPAR_LATEST_RELEASE} CORE vertebrates" in result.stdout
 
 
 def test_simulate_writes_data(tmp_path):

@@ -79,6 +79,15 @@ def test_jaspar_motifs_are_the_core_vertebrate_matrices(db, ctcf):
     np.testing.assert_array_equal(ctcf_in_db[0].pfm, ctcf.pfm)
 
 
+def test_jaspar_motifs_carry_families_and_classes(db):
+    """pyjaspar's TF families and classes ride along in ``extra`` (genocnn.naming reads them)."""
+    by_id = {m.name: m for m in db}
+    assert by_id["MA0139.2"].extra["tf_family"] == ["More than 3 adjacent zinc fingers"]
+    assert by_id["MA0139.2"].extra["tf_class"] == ["C2H2 zinc finger factors"]
+    assert all(isinstance(m.extra["tf_family"], list) and isinstance(m.extra["tf_class"], list) for m in db)
+    assert sum(bool(m.extra["tf_family"]) for m in db) > 0.8 * len(db)
+
+
 def test_jaspar_motifs_returns_copies(db):
     again = jaspar_motifs()
     again[0].pfm[:] = 0

@@ -86,7 +86,7 @@ def genome(tmp_path_factory):
     config = d / "tiny.yaml"
     config.write_text(yaml.safe_dump({
         "model": {"conv": [{"filters": 8, "kernel_size": 10, "pool_size": 4}], "dense": [8]},
-        "training": {"epochs": 8, "patience": 100, "lr": 0.01, "batch_size": 32},
+        "training": {"epochs": 8, "patience": 100, "lr": 0.01, "batch_size": 32, "calibration_bp": 200_000},
     }))
     text = {name: "".join(seq.tolist()) for name, seq in chroms.items()}
     return {"fasta": fasta, "bed": bed, "narrow": narrow, "config": config, "peaks": peaks, "text": text, "dir": d}

@@ -50,7 +50,7 @@ def labelled(tmp_path_factory):
     config = d / "tiny.yaml"
     config.write_text(yaml.safe_dump({
         "model": {"conv": [{"filters": 8, "kernel_size": 10, "pool_size": 4}], "dense": [8]},
-        "training": {"epochs": 12, "patience": 100, "lr": 0.01, "batch_size": 32},
+        "training": {"epochs": 12, "patience": 100, "lr": 0.01, "batch_size": 32, "calibration_bp": 200_000},
     }))
     return fasta, labels, config
 
@@ -183,7 +183,7 @@ def test_torchrun_ddp_on_gloo_matches_single_process(tiny_fastas, tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({
         "model": {"conv": [{"filters": 8, "kernel_size": 10, "pool_size": 4}], "dense": [8]},
-        "training": {"epochs": 10, "patience": 100, "lr": 0.01, "batch_size": 32},
+        "training": {"epochs": 10, "patience": 100, "lr": 0.01, "batch_size": 32, "calibration_bp": 200_000},
     }))
     common = ["train", "--pos", str(pos), "--neg", str(neg), "--config", str(config), "--device", "cpu", "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -9,9 +9,11 @@ from genocnn.prediction import predict
 
 def test_predict_table_in_input_order(tiny_run, tiny_fastas):
     pos, neg = tiny_fastas
-    table = predict(tiny_run.model, pos, batch_size=7)
+    with pytest.warns(UserWarning, match=r"0 of 300 sequences were centre-cropped and \d+ zero-padded"):
+        table = predict(tiny_run.model, pos, batch_size=7)  # 60-100 bp for a 100 bp model
     ids = [i for i, _ in read_fasta(pos)]
-    assert list(table.columns) == ["id", "bound"] and table["id"].tolist() == ids
+    assert list(table.columns) == ["id", "bound", "mostly_n"] and table["id"].tolist() == ids
+    assert not table["mostly_n"].any()
     assert table["bound"].between(0, 1).all()
     unbound = predict(tiny_run.model, neg)["bound"]
     truth = [1] * len(table) + [0] * len(unbound)
@@ -32,4 +34,5 @@ def test_batch_size_and_strand_invariance(tiny_run, tiny_fastas):
 def test_plain_strings_lowercase_and_n(tiny_run):
     table = predict(tiny_run.model, ["ACGT" * 30, "acgt" * 30, "N" * 40])
     assert table["id"].tolist() == ["seq0", "seq1", "seq2"]
+    assert table["mostly_n"].tolist() == [False, False, True]
     assert table["bound"][0] == pytest.approx(table["bound"][1], abs=1e-6)

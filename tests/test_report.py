@@ -17,14 +17,15 @@ import torch
 from typer.testing import CliRunner
 
 from genocnn.cli import app
-from genocnn.compare import tomtom_matches
+from genocnn.compare import database_motifs, tomtom_matches
 from genocnn.logos import information_matrix, write_logos
 from genocnn.pwm import reverse_complement_motif
 from genocnn.motif_io import read_motifs
 from genocnn.inference import encode_for
 from genocnn.motifs import MotifList, filter_influence, nullification_effects
 from genocnn.pwm import Motif
-from genocnn.export import MOTIF_FILES, motif_table
+from genocnn.export import MOTIF_FILES, describe, motif_table
+from genocnn.naming import TABLE_COLUMNS
 from genocnn.report import cluster_sentence, write_report
 
 from tests.conftest import TINY_MOTIF
@@ -91,12 +92,20 @@ def parse_report(path: Path) -> ReportParser:
     return parser
 
 
+def names_frame(*rows: dict) -> pd.DataFrame:
+    """A name_table-like frame: ``motif`` + the naming columns, unnamed best matches by default."""
+    base = {c: None for c in TABLE_COLUMNS} | {"jaspar_name": "", "name_level": "", "name_reason": "no match",
+                                                "jaspar_release": "JASPAR2024", "jaspar_collection": "CORE vertebrates"}
+    return pd.DataFrame([base | row for row in rows], columns=["motif", *TABLE_COLUMNS])
+
+
 # ---------------------------------------------------------------- files and table
 
 
 def test_files_written(exported, table):
     names = {p.name for p in exported.iterdir()}
-    assert set(MOTIF_FILES.values()) | {"filters.tsv", "report.html", "logos"} == names
+    clusters = {f"clusters.{ext}" for ext in ("meme", "jaspar", "transfac", "motif", "tsv")}
+    assert set(MOTIF_FILES.values()) | {"filters.tsv", "report.html", "logos"} | clusters == names
     motifs = table[table["status"] == "exported"]
     order = motifs["motif"].tolist()
     for name in MOTIF_FILES.values():
@@ -106,7 +115,8 @@ def test_files_written(exported, table):
     for h, m in zip(homer, meme):
         assert h.description == m.description
         np.testing.assert_allclose(h.ppm, m.ppm, atol=1e-7)
-    assert sorted(p.name for p in (exported / "logos").iterdir()) == sorted(f"{n}.png" for n in order)
+    distinct = pd.read_csv(exported / "clusters.tsv", sep="\t")["motif"].tolist()
+    assert sorted(p.name for p in (exported / "logos").iterdir()) == sorted(f"{n}.png" for n in order + distinct)
     for png in (exported / "logos").iterdir():
         assert png.read_bytes().startswith(PNG_MAGIC)
 
@@ -114,7 +124,8 @@ def test_files_written(exported, table):
 def test_table_columns_and_order(table, tiny_run):
     old = ["filter", "motif", "sites", "ic", "consensus", "influence", "jaspar_id", "jaspar_name",
            "p_value", "q_value", "status"]
-    new = ["loss_change", "cluster", "offset", "orientation", "other_matches"]
+    new = ["loss_change", "cluster", "offset", "orientation", "other_matches", "name_level", "e_value",
+           "name_reason", "jaspar_release", "jaspar_collection"]
     assert set(old + new) <= set(table.columns)
     assert [c for c in table.columns if c in old] == old  # the old columns keep their order
     assert not any(c.startswith("influence_") for c in table.columns)  # one task
@@ -125,6 +136,38 @@ def test_table_columns_and_order(table, tiny_run):
     named = motifs[motifs["jaspar_id"].notna()]
     assert named["orientation"].isin(["+", "-"]).all()
     assert named["offset"].notna().all()
+
+
+def test_names_only_when_confident_and_database_recorded(exported, table):
+    """filters.tsv: a name only with a name level, the release and collection on every compared row;
+    the motif files carry a name only when it is confident; the report states the database."""
+    from pyjaspar import JASPAR_LATEST_RELEASE
+
+    motifs = table[table["status"] == "exported"]
+    assert (motifs["jaspar_release"] == JASPAR_LATEST_RELEASE).all()
+    assert (motifs["jaspar_collection"] == "CORE vertebrates").all()
+    unnamed = motifs[motifs["name_level"].isna()]
+    assert len(unnamed), "the tiny run's weak filters should not all be named"
+    assert unnamed["jaspar_name"].isna().all()  # empty in the file
+    assert unnamed["jaspar_id"].notna().all() and unnamed["p_value"].notna().all()  # the best match, kept
+    assert not unnamed["name_reason"].str.startswith("confident").any()
+    named = motifs[motifs["name_level"].notna()]
+    assert named["name_level"].isin(["tf", "family", "class"]).all()
+    assert named["jaspar_name"].notna().all() and named["name_reason"].str.startswith("confident").all()
+    n_targets = len(database_motifs())  # E = p x the number of JASPAR CORE vertebrate matrices
+    np.testing.assert_allclose(motifs["e_value"], motifs["p_value"] * n_targets, rtol=2e-3)
+    rows = motifs.set_index("motif").fillna("")
+    for name in MOTIF_FILES.values():
+        for m in read_motifs(exported / name):
+            want = describe(rows.loc[m.name])
+            got = m.description.replace("_", " ") if name == "motifs.jaspar" else m.description
+            assert got == want, (name, m.name)
+    html = (exported / "report.html").read_text()
+    assert f"JASPAR release {JASPAR_LATEST_RELEASE}, collection CORE vertebrates" in html
+    rows_html = parse_report(exported / "report.html").rows
+    for (_, r), cells in zip(motifs.iterrows(), rows_html):
+        match_cell = cells[-2]
+        assert match_cell.startswith("not named") == pd.isna(r["jaspar_name"]), match_cell
 
 
 def test_top_motif_is_the_planted_one_and_matches_its_logo_alignment(table, tiny_fastas, tiny_run):
@@ -162,7 +205,8 @@ def test_report_html_structure(exported, table):
     assert top[0] == "1" and top[1].split()[0] == motifs.loc[motifs["influence"].idxmax(), "motif"]
     sources = [img["src"] for img in parser.images]
     assert all(src.startswith("data:image/png;base64,") for src in sources)
-    assert len(sources) == len(motifs) + 1  # one logo per motif and the training curves
+    n_distinct = len(pd.read_csv(exported / "clusters.tsv", sep="\t"))
+    assert len(sources) == len(motifs) + n_distinct + 1  # one logo per filter and distinct motif, and the curves
     for src in sources:
         assert base64.b64decode(src.split(",", 1)[1]).startswith(PNG_MAGIC)
     logos = {img["alt"].removeprefix("logo of "): img["src"]
@@ -184,14 +228,15 @@ def test_report_shows_test_metrics(exported, tiny_run):
 def test_report_escapes_text(tmp_path):
     evil = '<script>alert("x")</script>'
     motifs = MotifList([Motif("filter_0", np.eye(4) * 10, sites=10, extra={"filter": 0})], {1: 2})
-    matches = pd.DataFrame([{"query": "filter_0", "target_id": "MA0001.1", "target_name": evil, "p_value": 1e-5,
-                             "q_value": 1e-3, "offset": 0, "overlap": 4, "strand": "+"}])
-    table = motif_table(motifs, np.array([0.3, 0.1]), matches, clusters={"filter_0": 1})
+    names = names_frame({"motif": "filter_0", "jaspar_id": "MA0001.1", "jaspar_name": evil, "name_level": "tf",
+                         "p_value": 1e-5, "q_value": 1e-3, "e_value": 1e-2, "offset": 0, "orientation": "+",
+                         "name_reason": "confident"})
+    table = motif_table(motifs, np.array([0.3, 0.1]), names, clusters={"filter_0": 1})
     run = tmp_path / "run&<x>"
     run.mkdir()
     pd.DataFrame({"epoch": [1, 2], "train_loss": [0.7, 0.5], "valid_loss": [0.7, 0.6],
                   "valid_auroc": [0.6, 0.8]}).to_csv(run / "history.tsv", sep="\t", index=False)
-    write_report(tmp_path / "r.html", table, {}, run_dir=run, database=evil)
+    write_report(tmp_path / "r.html", table, {}, run_dir=run, release=evil, collection=evil)
     html = (tmp_path / "r.html").read_text()
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "run&amp;&lt;x&gt;" in html
@@ -242,15 +287,10 @@ def test_report_renders_in_headless_chromium(exported, tmp_path):
 def test_motif_table_with_tasks_and_several_matches():
     motifs = MotifList([Motif(f"filter_{f}", np.eye(4) * 10, sites=10, extra={"filter": f}) for f in (0, 2)], {1: 3})
     influence = np.array([[0.1, 0.3], [0.5, 0.5], [0.4, 0.0]])
-    matches = pd.DataFrame([
-        {"query": "filter_0", "target_id": "MA1", "target_name": "A", "p_value": 1e-6, "q_value": 1e-4,
-         "offset": -2, "overlap": 4, "strand": "-"},
-        {"query": "filter_0", "target_id": "MA2", "target_name": "B", "p_value": 1e-3, "q_value": 0.1,
-         "offset": 0, "overlap": 4, "strand": "+"},
-        {"query": "filter_0", "target_id": "MA3", "target_name": "C", "p_value": 1e-2, "q_value": 0.5,
-         "offset": 1, "overlap": 3, "strand": "+"},
-    ])
-    table = motif_table(motifs, influence, matches, tasks=["t1", "t2"], loss_change=np.array([1.0, 2.0, 3.0]),
+    names = names_frame({"motif": "filter_0", "jaspar_id": "MA1", "p_value": 1e-6, "q_value": 1e-4, "e_value": 1e-3,
+                         "offset": -2, "orientation": "-", "other_matches": "MA2; MA3",
+                         "name_reason": "a column-shuffled copy matches as well (p 1e-07)"})
+    table = motif_table(motifs, influence, names, tasks=["t1", "t2"], loss_change=np.array([1.0, 2.0, 3.0]),
                         clusters={"filter_0": 1, "filter_2": 2})
     assert table["motif"].tolist() == ["filter_0", "filter_2", "filter_1"]
     np.testing.assert_allclose(table["influence"], [0.2, 0.2, 0.5])
@@ -259,19 +299,25 @@ def test_motif_table_with_tasks_and_several_matches():
     np.testing.assert_allclose(table["loss_change"], [1.0, 3.0, 2.0])
     first = table.iloc[0]
     assert (first["jaspar_id"], first["offset"], first["orientation"]) == ("MA1", -2, "-")
-    assert first["other_matches"] == "MA2 B; MA3 C"
+    assert (first["jaspar_name"], first["e_value"], first["other_matches"]) == ("", 1e-3, "MA2; MA3")
+    assert first["jaspar_release"] == "JASPAR2024" and first["name_reason"].startswith("a column-shuffled")
     assert pd.isna(table.iloc[1]["jaspar_id"]) and pd.isna(table.iloc[1]["other_matches"])
+    assert pd.isna(table.iloc[1]["jaspar_release"])  # filter_2 was not in the name table
+    assert list(table.columns[-len(TABLE_COLUMNS) - 1:]) == [*TABLE_COLUMNS, "status"]
     assert table["cluster"].tolist()[:2] == [1, 2] and pd.isna(table["cluster"].iloc[2])
     assert table["status"].tolist() == ["exported", "exported", "skipped: too few sites"]
     assert cluster_sentence(table) == "2 filters form 2 clusters."
 
 
 def test_cluster_sentence_names_the_largest_cluster():
-    table = pd.DataFrame({"motif": list("abcd"), "status": "exported", "cluster": [1, 1, 1, 2],
-                          "jaspar_name": ["CTCF", "CTCF", None, "SP1"]})
+    table = pd.DataFrame({"motif": list("abcde"), "status": "exported", "cluster": [1, 1, 1, 1, 2],
+                          "jaspar_name": ["CTCF", "", "", None, "SP1"]})
     assert cluster_sentence(table) == (
-        "4 filters form 2 clusters; the largest (cluster 1) has 3 filters, best match CTCF, "
+        "5 filters form 2 clusters; the largest (cluster 1) has 4 filters, named CTCF, "
         "and 1 filters are on their own.")
+    table["jaspar_name"] = ["", "", None, None, "SP1"]  # unnamed largest cluster: no name borrowed
+    assert cluster_sentence(table) == (
+        "5 filters form 2 clusters; the largest (cluster 1) has 4 filters, and 1 filters are on their own.")
 
 
 def test_filter_influence_per_task_and_loss_change(tiny_run, tiny_fastas):
@@ -338,7 +384,11 @@ def test_cli_jaspar_release_and_tax_group(tiny_run, tiny_fastas, tmp_path):
     result = runner.invoke(app, ["motifs", str(tiny_run.run_dir), str(tiny_fastas[0]), "--out", str(out),
                                  "--device", "cpu", "--jaspar-release", "JASPAR2020", "--tax-group", "all"])
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-    assert "JASPAR2020, all taxonomic groups" in (out / "report.html").read_text()
+    assert "JASPAR release JASPAR2020, collection CORE all taxonomic groups" in (out / "report.html").read_text()
+    table = pd.read_csv(out / "filters.tsv", sep="\t", keep_default_na=False)
+    exported = table[table["status"] == "exported"]
+    assert set(exported["jaspar_release"]) == {"JASPAR2020"}
+    assert set(exported["jaspar_collection"]) == {"CORE all taxonomic groups"}
     bad = runner.invoke(app, ["motifs", str(tiny_run.run_dir), str(tiny_fastas[0]), "--out", str(tmp_path / "B"),
                               "--device", "cpu", "--jaspar-release", "JASPAR1999"])
     assert bad.exit_code == 2 and "JASPAR1999" in bad.stderr
@@ -379,3 +429,23 @@ def test_multi_task_model_gets_influence_per_task(tiny_config, tiny_fastas, tmp_
     html = (tmp_path / "M" / "report.html").read_text()
     assert "influence ctcf" in html and "influence rad21" in html
     assert "Training" not in html  # no run_dir given
+
+
+def test_distinct_motifs_lead_the_report_and_load_in_biopython(exported, table):
+    """clusters.*: one motif per group of filters, ranked by group influence, readable by Bio.motifs."""
+    from Bio import motifs as bio_motifs
+
+    clusters = pd.read_csv(exported / "clusters.tsv", sep="\t", keep_default_na=False)
+    for column in ("rank", "motif", "members", "sites", "ic", "consensus", "influence", "jaspar_id",
+                   "jaspar_name", "q_value", "jaspar_release", "jaspar_collection"):
+        assert column in clusters.columns, column
+    assert clusters["rank"].tolist() == list(range(1, len(clusters) + 1))
+    assert clusters["influence"].is_monotonic_decreasing
+    members = [m for row in clusters["members"] for m in row.split(",")]
+    exported_filters = set(table.loc[table["status"] == "exported", "motif"])
+    assert set(members) <= exported_filters and len(members) == len(set(members))
+    with open(exported / "clusters.meme") as fh:
+        parsed = bio_motifs.parse(fh, "minimal")
+        assert [m.name for m in parsed] == clusters["motif"].tolist()
+    page = (exported / "report.html").read_text()
+    assert page.index("Distinct motifs") < page.index("<h2>Filters</h2>")

@@ -260,13 +260,15 @@ def train_run(inputs: Path, run: Path) -> None:
 # ---------------------------------------------------------------- expected outputs
 
 
-def make_expected() -> None:
-    """Run every case on the committed run and inputs; store its golden files in expected/."""
+def make_expected(only: list[str] | None = None) -> None:
+    """Run every case (or those named in ``only``) on the committed run and inputs; store their golden files."""
     with tempfile.TemporaryDirectory() as tmp:
         inputs = stage_inputs(Path(tmp) / "inputs")
-        if EXPECTED.exists():
+        if EXPECTED.exists() and not only:
             shutil.rmtree(EXPECTED)
         for case in CASES.values():
+            if only and case.name not in only and case.folder not in only:
+                continue
             out = Path(tmp) / "out" / case.name
             result = run_case(case, inputs, out)
             if result.exit_code != 0:
@@ -281,6 +283,8 @@ def make_expected() -> None:
                         raise SystemExit(f"{case.name}: {f} differs from {case.folder}'s")
                 continue
             dest = EXPECTED / case.name
+            if dest.exists():
+                shutil.rmtree(dest)
             dest.mkdir(parents=True)
             for f in case.files:
                 if f in GZIPPED:
@@ -293,6 +297,7 @@ def make_expected() -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--retrain", action="store_true", help="also regenerate inputs/ and run/")
+    parser.add_argument("--cases", nargs="*", help="regenerate only these cases (default: all)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE.parent.parent))  # the checkout's genocnn, as pytest sees it
     import genocnn
@@ -303,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(INPUTS)
         make_inputs(INPUTS)
         train_run(INPUTS, RUN)
-    make_expected()
+    make_expected(args.cases)
 
 
 if __name__ == "__main__":

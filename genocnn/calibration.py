@@ -1,0 +1,118 @@
+"""Thresholds with a meaning: false calls per Mbp of background, measured when a model is trained.
+
+At the end of training, :func:`calibrate` scans dinucleotide shuffles of the
+held-out sequences (background that keeps the data's base and dinucleotide
+composition but no motif arrangement) and counts the sites
+:class:`~genocnn.sites.SiteCaller` would call there at a grid of thresholds.
+The curve is stored in ``model.pt``; ``genocnn scan --fpr RATE`` turns a
+wanted rate of false calls per Mbp into a threshold with
+:func:`genocnn.thresholds.threshold_for_rate`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .encode import decode
+from .negatives import dinucleotide_shuffle
+from .scanning import scan
+from .sites import mask_counts
+
+__all__ = ["calibrate", "background_sequences", "calls_per_mbp"]
+
+#: Default size of the shuffled background scanned at the end of training.
+BACKGROUND_BP = 2_000_000
+#: Background records are cut into pieces of this length before shuffling.
+PIECE_BP = 50_000
+#: Thresholds in the stored curve.
+GRID = 48
+
+
+def background_sequences(x: torch.Tensor, total_bp: int, seed: int = 0) -> list[str]:
+    """Dinucleotide-shuffled background pieces built from encoded sequences.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (N, 4, L)
+        Held-out sequences (their padding and N are dropped).
+    total_bp : int
+        Background length to produce.
+    seed : int
+
+    Returns
+    -------
+    list of str
+        Pieces of at most :data:`PIECE_BP` bases, ``total_bp`` in all.
+    """
+    rng = np.random.default_rng(seed)
+    text = "".join(s.replace("-", "").replace("N", "") for s in decode(x))  # no padding, no N runs
+    if not text:
+        return []
+    pieces, made = [], 0
+    while made < total_bp:
+        start = int(rng.integers(0, len(text)))
+        piece = (text[start:] + text[:start])[: min(PIECE_BP, total_bp - made)]
+        while len(piece) < min(PIECE_BP, total_bp - made):  # short data: repeat (the shuffle mixes it)
+            piece += text[: min(PIECE_BP, total_bp - made) - len(piece)]
+        pieces.append(dinucleotide_shuffle(piece, rng))
+        made += len(piece)
+    return pieces
+
+
+def calls_per_mbp(probs: list[np.ndarray], window: int, thresholds: np.ndarray) -> np.ndarray:
+    """Sites per Mbp that :class:`~genocnn.sites.SiteCaller` calls at each threshold.
+
+    Parameters
+    ----------
+    probs : list of np.ndarray, each shape (n_r,)
+        One task's window scores of each background record, stride 1.
+    window : int
+        Model length ``L`` (windows closer than this merge into one site).
+    thresholds : np.ndarray, shape (G,)
+
+    Returns
+    -------
+    np.ndarray, shape (G,), float64
+    """
+    bases = sum(len(p) + window - 1 for p in probs)
+    counts = np.array([sum(mask_counts(p >= t, window) for p in probs) for t in thresholds], dtype=np.float64)
+    return counts / max(bases, 1) * 1e6
+
+
+def calibrate(model, x: torch.Tensor, background_bp: int = BACKGROUND_BP, seed: int = 0) -> dict:
+    """Measure false calls per Mbp against threshold on shuffled background, for every task.
+
+    Parameters
+    ----------
+    model : ConvNet
+    x : torch.Tensor, shape (N, 4, L)
+        Held-out sequences to shuffle into background.
+    background_bp : int
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``thresholds`` (T, G) float64 probabilities, increasing; ``calls_per_mbp``
+        (T, G) float64; ``background_bp`` int. Plain tensors, so it is stored
+        in ``model.pt`` and loads with ``weights_only=True``.
+    """
+    pieces = background_sequences(x, background_bp, seed)
+    blocks = list(scan(model, pieces, progress=False))
+    window = model.length
+    thresholds, rates = [], []
+    for t in range(model.n_tasks):
+        probs = [b.probs[:, t] for b in blocks]
+        flat = np.sort(np.concatenate(probs)) if probs else np.zeros(1)
+        flat = flat[np.isfinite(flat)]
+        # thresholds from the median up to the top few windows, denser in the tail
+        tail = np.unique(np.geomspace(0.5, 1.0 / max(len(flat), 2), GRID))
+        grid = np.unique(np.quantile(flat, 1.0 - tail)) if len(flat) else np.array([0.5])
+        thresholds.append(np.pad(grid, (0, GRID - len(grid)), mode="edge"))
+        rates.append(calls_per_mbp(probs, window, thresholds[-1]))
+    return {
+        "thresholds": torch.tensor(np.array(thresholds), dtype=torch.float64),
+        "calls_per_mbp": torch.tensor(np.array(rates), dtype=torch.float64),
+        "background_bp": int(sum(len(p) for p in pieces)),
+    }

@@ -1,0 +1,178 @@
+"""Distinct motifs: filters that learned pieces of one motif become one full-length motif."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from genocnn.clusters import _realign, _count_sites, distinct_motifs, group_influence, member_placements
+from genocnn.config import ConvBlock, ModelConfig
+from genocnn.encode import one_hot
+from genocnn.models import build_model
+from genocnn.motifs import extract_motifs, filter_influence
+from genocnn.pwm import Motif
+from tests.conftest import TINY_MOTIF
+
+MOTIF = "TTGACCGATGCAAGTCGA"  # 18 bp, not a palindrome
+OTHER = "CCGCGTATGAGTCT"
+THIRD = "AGTGTCCATCAAGT"
+
+
+def revcomp(s: str) -> str:
+    return s[::-1].translate(str.maketrans("ACGT", "TGCA"))
+
+
+# filter pieces: two forward pieces of MOTIF, one reverse-complement piece, two unrelated motifs
+PIECES = {"A": MOTIF[0:14], "B": MOTIF[2:16], "C": revcomp(MOTIF[4:18]), "D": OTHER, "E": THIRD}
+
+
+def hand_built(weights=(0.5, 0.5, 1.0, 1.2, 0.3)):
+    """Conv filters matching PIECES (activation 2 at a match, 1 at one mismatch, else 0), a linear head."""
+    cfg = ModelConfig(conv=(ConvBlock(filters=5, kernel_size=14, batch_norm=False, pool="none", dropout=0.0),),
+                      dense=(), rc_average=True)
+    model = build_model(cfg, n_tasks=1, length=60)
+    with torch.no_grad():
+        model.first_conv.weight.copy_(one_hot(list(PIECES.values())))
+        model.first_conv.bias.fill_(-12.0)
+        model.head[-1].weight.copy_(torch.tensor([weights]))
+        model.head[-1].bias.fill_(-2.0)
+    return model.eval()
+
+
+def planted(n: int = 240, seed: int = 0) -> torch.Tensor:
+    """Random 60 bp sequences: MOTIF in half (either strand), OTHER in a third, THIRD in a quarter, apart."""
+    rng = np.random.default_rng(seed)
+    seqs = []
+    for i in range(n):
+        s = list(rng.choice(list("ACGT"), 60))
+        for word, every, region in ((MOTIF, 2, 0), (OTHER, 3, 20), (THIRD, 4, 40)):
+            if i % every == 0:
+                w = word if rng.random() < 0.5 else revcomp(word)
+                start = region + int(rng.integers(0, 20 - len(w) + 1))
+                s[start : start + len(w)] = w
+        seqs.append("".join(s))
+    return one_hot(seqs)
+
+
+def nullified_reference(model, x, group) -> float:
+    """Mean drop of the probability with the group's activations set to their means, by a forward hook."""
+    with torch.no_grad():
+        model.eval()
+        means = model.first_layer_activations(x).mean(dim=(0, 2))
+        base = torch.sigmoid(model(x))
+
+        def hook(_module, _inputs, out):
+            out = out.clone()
+            out[:, group, :] = means[group][None, :, None]
+            return out
+
+        handle = model.blocks[0][2].register_forward_hook(hook)  # the activation: blocks[0][:3]
+        try:
+            nulled = torch.sigmoid(model(x))
+        finally:
+            handle.remove()
+    return float((base - nulled).mean())
+
+
+def test_member_placements_follow_offsets_and_strands():
+    rng = np.random.default_rng(3)
+    full = rng.dirichlet([0.1] * 4, 16).T * 100
+    motifs = [Motif("piece", full[:, 4:12]), Motif("full", full), Motif("rc", full[::-1, ::-1][:, 2:10])]
+    # frame of the first motif: the full motif starts 4 columns left of it; the rc piece reads leftwards
+    assert member_placements(motifs, anchor=0) == [(0, 1), (-4, 1), (9, -1)]
+    assert member_placements(motifs, anchor=2)[2] == (0, 1)
+    assert member_placements(motifs[:1]) == [(0, 1)]
+
+
+def test_pieces_of_one_motif_become_one_full_length_motif():
+    model, x = hand_built(), planted()
+    filters = extract_motifs(model, x, min_sites=5)
+    assert [m.name for m in filters] == [f"filter_{i}" for i in range(5)]
+    res = distinct_motifs(model, x, filters)
+    groups = sorted(sorted(m.extra["filters"]) for m in res.motifs)
+    assert groups == [[0, 1, 2], [3], [4]]
+    group = next(m for m in res.motifs if len(m.extra["filters"]) == 3)
+    # anchor: filter 2 (most influential), which reads MOTIF's reverse strand: the motif follows it
+    assert group.extra["anchor"] == "filter_2"
+    assert group.consensus == revcomp(MOTIF)
+    assert group.extra["placements"] == {"filter_2": (0, 1), "filter_0": (17, -1), "filter_1": (15, -1)}
+    # each planted MOTIF counted once although three filters hit it
+    assert group.sites == group.extra["sites"] == 120
+    assert np.allclose(group.pfm.sum(axis=0), 120)
+    singles = {m.extra["filters"][0]: m for m in res.motifs if len(m.extra["filters"]) == 1}
+    assert singles[3].consensus in (OTHER, revcomp(OTHER)) and singles[4].consensus in (THIRD, revcomp(THIRD))
+    assert list(res.table["motif"]) == [m.name for m in res.motifs]
+    assert res.table.set_index("motif").loc[group.name, "informative"] == 18
+
+
+def test_union_of_windows_gives_the_same_motif_here():
+    model, x = hand_built(), planted()
+    res = distinct_motifs(model, x, extract_motifs(model, x, min_sites=5), clusters=[1, 1, 1, 2, 3], vote=False)
+    group = next(m for m in res.motifs if len(m.extra["filters"]) == 3)
+    assert group.consensus == revcomp(MOTIF) and group.sites == 120
+
+
+def test_groups_are_ranked_by_influence_of_the_whole_group():
+    model, x = hand_built(weights=(0.5, 0.5, 0.5, 1.0, 0.3)), planted()
+    res = distinct_motifs(model, x, extract_motifs(model, x, min_sites=5))
+    assert [m.name for m in res.motifs] == ["cluster_1", "cluster_2", "cluster_3"]
+    reference = [nullified_reference(model, x, m.extra["filters"]) for m in res.motifs]
+    assert np.allclose([m.extra["influence"] for m in res.motifs], reference, atol=1e-6)
+    assert reference == sorted(reference, reverse=True)
+    # filter 3 alone outweighs each piece, but the three pieces together come first
+    single = filter_influence(model, x)
+    assert single[3] > max(single[:3])
+    assert sorted(res.motifs[0].extra["filters"]) == [0, 1, 2]
+    # other weights, other order
+    res = distinct_motifs(hand_built(weights=(0.1, 0.1, 0.1, 2.0, 0.3)), x,
+                          extract_motifs(model, x, min_sites=5), clusters=[1, 1, 1, 2, 3])
+    assert res.motifs[0].extra["filters"] == [3]
+
+
+def test_group_influence_equals_nullifying_the_members_together(tiny_run, tiny_fastas):
+    model = tiny_run.model
+    x = one_hot([s for s in tiny_fastas[0].read_text().split()[1::2]][:120], length=model.length)
+    groups = [[0, 1], [2], [3, 4, 5], list(range(8))]
+    got = group_influence(model, x, groups, batch_size=50)
+    assert got.shape == (4,) and group_influence(model, x, groups, per_task=True).shape == (4, 1)
+    assert np.allclose(got, [nullified_reference(model, x, g) for g in groups], atol=1e-5)
+    # a group of one is that filter's nullification influence
+    assert np.isclose(got[1], filter_influence(model, x)[2], atol=1e-6)
+
+
+def test_trained_run_gives_the_whole_planted_motif_first(tiny_run, tiny_fastas):
+    pos, _ = tiny_fastas
+    model = tiny_run.model
+    res = distinct_motifs(model, pos, extract_motifs(model, pos, min_sites=5))
+    top = res.motifs[0]
+    assert top.name == "cluster_1" and top.extra["influence"] == max(m.extra["influence"] for m in res.motifs)
+    assert TINY_MOTIF in top.consensus or revcomp(TINY_MOTIF) in top.consensus
+    assert len(res.motifs) <= len(extract_motifs(model, pos, min_sites=5))
+    assert set(top.extra) >= {"members", "sites", "influence", "filters", "anchor", "placements"}
+
+
+def test_realignment_puts_sites_back_on_their_strand():
+    x = planted(n=60, seed=5).numpy()
+    seqs = ["".join("ACGT"[b] for b in col.argmax(0)) for col in x]
+    rows = []
+    for n, s in enumerate(seqs):
+        for strand, word in ((1, MOTIF), (-1, revcomp(MOTIF))):
+            at = s.find(word)
+            if at >= 0:  # frame column u: position at + u (+) or at + 17 - u (-)
+                rows.append([n, at if strand == 1 else at + 17, strand, 1.0])
+    right = np.array(rows, dtype=np.float64)
+    wrong = right.copy()
+    wrong[::2, 1] += wrong[::2, 2] * 17  # the same stretch read on the other strand
+    wrong[::2, 2] *= -1
+    wrong[1::4, 1] += 2  # and some shifted
+    seed = _count_sites(x, right[:5], 0, 18)
+    assert np.array_equal(_realign(x, wrong, 0, 18, seed, shift=3, pseudocount=1.0), right)
+
+
+def test_edge_cases(tiny_run, tiny_fastas):
+    model = hand_built()
+    x = planted(n=60)
+    assert distinct_motifs(model, x, []).motifs == []
+    with pytest.raises(ValueError, match="cluster labels"):
+        distinct_motifs(model, x, extract_motifs(model, x, min_sites=5), clusters=[1, 2])
