@@ -231,7 +231,10 @@ def test_motifs_writes_four_files(cli_run, tiny_fastas, tmp_path):
     out = tmp_path / "motifs"
     result = cli("motifs", cli_run, pos, "--out", out, "--device", "cpu")
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-    assert sorted(p.name for p in out.iterdir()) == sorted(MOTIF_FILES + ("motifs.motif", "logos", "report.html"))
+    clusters = tuple(f"clusters.{ext}" for ext in ("meme", "jaspar", "transfac", "motif", "tsv"))
+    assert sorted(p.name for p in out.iterdir()) == sorted(MOTIF_FILES + ("motifs.motif", "logos", "report.html")
+                                                           + clusters)
+    assert "distinct motifs (clusters.tsv" in result.stdout
     table = pd.read_csv(out / "filters.tsv", sep="\t")
     assert len(table) == 8  # one row per first-layer filter
     assert {"filter", "motif", "influence", "jaspar_id", "jaspar_name", "status"} <= set(table.columns)
