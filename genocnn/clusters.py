@@ -25,14 +25,13 @@ Groups are ranked by their influence, the mean drop of the prediction when
 all their filters are nullified at once (:func:`group_influence`), and named
 ``cluster_<rank>`` (``cluster_1`` the most influential).
 
-Why site-based group motifs (measured in ``bench/RESULTS.md``, "Distinct
-motifs", with ``bench/distinct.py``): the motif is read from the sequences,
-not averaged from filters, so it is as long as the sites are (CTCF's 19 bp
-core, not 10-15 bp pieces), and the ranking is the model's own (nullifying
-the group). Against the seqlet motifs of attribution maps
-(:func:`~genocnn.seqlets.attribution_motifs`) on the same runs, these ranked
-the planted motif first on [see RESULTS] and need no attribution pass
-(in-silico mutagenesis costs 3 L forward passes per sequence).
+Why site-based group motifs: the motif is read from the sequences, not
+averaged from filters, so it is as long as the sites are (CTCF's core, not
+10-15 bp pieces), and the ranking is the model's own (nullifying the group);
+it needs no attribution pass (in-silico mutagenesis costs 3 L forward passes
+per sequence). The measured comparison with the seqlet motifs of attribution
+maps (:func:`~genocnn.seqlets.attribution_motifs`) is what ``bench/distinct.py``
+prints; it has not been run over the benchmark set yet.
 """
 
 from __future__ import annotations
