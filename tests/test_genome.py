@@ -360,7 +360,7 @@ def test_train_and_predict_on_a_genome(genome, tmp_path):
     result = cli("predict", run, "--bed", genome["bed"], "--genome", genome["fasta"], "--out", preds)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(preds, sep="\t")
-    assert list(table.columns) == ["id", "bound"] and len(table) == len(genome["peaks"])
+    assert list(table.columns) == ["id", "bound", "mostly_n"] and len(table) == len(genome["peaks"])
     c, s, e, _ = genome["peaks"][0]
     assert table["id"][0] == f"{c}:{(s + e) // 2 - 50}-{(s + e) // 2 + 50}"
     assert table["bound"].median() > 0.5

@@ -69,7 +69,7 @@ def test_multitask_train_predict(labelled, tmp_path):
     assert all(len(f["sha256"]) == 64 for f in meta["inputs"])
     preds = tmp_path / "p.tsv"
     assert cli("predict", run, fasta, "--out", preds).exit_code == 0
-    assert list(pd.read_csv(preds, sep="\t").columns) == ["id", "creb", "sp"]
+    assert list(pd.read_csv(preds, sep="\t").columns) == ["id", "creb", "sp", "mostly_n"]
 
 
 def _bad_labels(tmp_path, text):
