@@ -3,9 +3,9 @@
 For one run directory and the FASTA of its bound sequences, the motifs of
 
 * ``distinct``: :func:`genocnn.clusters.distinct_motifs` (one site-based motif
-  per group of filters, ranked by group influence),
-* ``filters``: the exported filter motifs (trimmed, ranked by influence: what
-  ``genocnn motifs`` writes today),
+  per group of filters, ranked by group influence; groups of influence > 0),
+* ``filters``: the per-filter motifs (trimmed, ranked by influence: what
+  ``genocnn motifs`` exported before the distinct motifs),
 * ``ism`` / ``grad``: the seqlet motifs of ``genocnn attribute``
   (:func:`genocnn.seqlets.attribution_motifs`, ranked by seqlet count),
 
@@ -21,6 +21,11 @@ Usage::
 
     python bench/distinct.py RUN FASTA [--planted SIM/motif.meme | --planted-id MA0139.2]
         [--methods distinct,filters,ism,grad] [--max-seqs 300] [--set threshold=0.6 ...]
+
+``--max-seqs`` limits the sequences of ``ism`` / ``grad`` only; ``--set``
+passes options to ``distinct_motifs`` (``threshold=0.8``, ``vote=0`` for the
+union of member windows, ``regroup=0``). Figures: ``bench/RESULTS.md``,
+"Distinct motifs".
 """
 
 from __future__ import annotations
@@ -101,7 +106,7 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--planted", help="MEME file of the planted motif (first motif)")
     ap.add_argument("--planted-id", help="JASPAR ID of the expected motif, e.g. MA0139.2")
     ap.add_argument("--methods", default="distinct,filters,ism,grad")
-    ap.add_argument("--max-seqs", type=int, default=None, help="sequences for ism/grad [default: all]")
+    ap.add_argument("--max-seqs", type=int, default=None, help="sequences for ism/grad only [default: all]")
     ap.add_argument("--set", action="append", default=[], help="distinct_motifs option, e.g. threshold=0.6")
     args = ap.parse_args(argv)
     options = {k: float(v) if "." in v else int(v) for k, v in (s.split("=", 1) for s in args.set)}

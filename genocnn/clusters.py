@@ -9,29 +9,42 @@ per group:
    (:func:`~genocnn.compare.cluster_motifs`, or given labels);
 2. take the group's most influential filter as its anchor and place every
    member in the anchor's frame by Tomtom's offset and strand, along the
-   group's strongest links (a spanning tree grown from the anchor, so members
-   linked to the anchor only through another member are placed through it);
-3. collect every member's activating windows in the sequences (activation
-   above ``threshold`` times the filter's maximum, as
-   :func:`~genocnn.motifs.filter_site_counts`), map each into the anchor's
-   frame (reverse complemented for members on the other strand), widen it to
-   the span of all members plus ``flank`` bases each side, and count each
-   site once (sites of several members at the same sequence, strand and
-   anchored position, within ``merge`` bases, are one site);
-4. count bases into a PFM and trim flanks under ``min_ic`` bits
-   (:func:`~genocnn.pwm.trim`).
+   group's strongest links (:func:`member_placements`);
+3. read the members' first-layer activations on both strands of the
+   sequences, each divided by the filter's maximum, map every window into
+   the anchor's frame (reverse complemented for members on the other strand)
+   and sum them per (sequence, strand, anchored position): a site is where
+   that vote exceeds ``threshold`` times the group's best, counted once
+   (sites whose centres are within ``merge`` bases are one);
+4. count the sites' bases over the span of all members plus ``flank`` bases
+   each side into a PFM and trim flanks under ``min_ic`` bits
+   (:func:`~genocnn.pwm.trim`); a group of one filter gets such an extended
+   motif too;
+5. compare the group motifs by Tomtom and, once, join the groups whose
+   full-length motifs match (pieces that overlapped too little to link).
 
 Groups are ranked by their influence, the mean drop of the prediction when
-all their filters are nullified at once (:func:`group_influence`), and named
-``cluster_<rank>`` (``cluster_1`` the most influential).
+all their filters are nullified at once (:func:`group_influence`), named
+``cluster_<rank>`` (``cluster_1`` the most influential), and those the model
+does not rely on (influence <= 0) are left out.
 
-Why site-based group motifs: the motif is read from the sequences, not
-averaged from filters, so it is as long as the sites are (CTCF's core, not
-10-15 bp pieces), and the ranking is the model's own (nullifying the group);
-it needs no attribution pass (in-silico mutagenesis costs 3 L forward passes
-per sequence). The measured comparison with the seqlet motifs of attribution
-maps (:func:`~genocnn.seqlets.attribution_motifs`) is what ``bench/distinct.py``
-prints; it has not been run over the benchmark set yet.
+Choices, by measurement (``bench/distinct.py``; ``bench/RESULTS.md``,
+"Distinct motifs": the CTCF peaks run and 13 simulated single-TF runs):
+
+* The default over seqlet motifs (:func:`~genocnn.seqlets.attribution_motifs`):
+  both rank the planted motif first on all 14 runs, but these match its
+  JASPAR matrix better on 12 of 14 (CTCF q 7e-21 against 6e-16 by ISM),
+  span it in full (REST 20 of 20 columns, TP53 18 of 18; ISM 15 and 15) and
+  need no attribution pass (3-10 s per run; ISM 14-217 s on 300-500 seqs).
+  Seqlets return fewer motifs (1-2, against 1-15 of influence > 0).
+* Summed activations, not the union of every member's windows above the
+  threshold: the union gathers each member's weak windows and blurs the
+  motif (CTCF at 0.7: 7 informative columns against 14; worse q on all 13
+  runs compared).
+* ``threshold = 0.7``: better than 0.6 on 7 of 12 simulations and one more
+  informative CTCF column (14); at 0.8 motifs get sharper than the planted
+  matrices (worse q on all 12 simulations compared). Realigning sites to
+  the group's PWM was tried and dropped (no gain on CTCF, CEBPB 3e-16 -> 2e-12).
 """
 
 from __future__ import annotations
@@ -153,16 +166,13 @@ def _group_sites(model, x: torch.Tensor, filters: list[int], groups: list[list[t
                  threshold: float, vote: bool, batch_size: int) -> list[np.ndarray]:
     """Candidate sites of each group in its anchor's frame, from both strands of ``x``.
 
-    Each group is a list of members ``(column of filters, a, s)``: filter
-    column ``c`` faces frame column ``a + s c``. A member's window at ``p``
-    puts frame column 0 at ``origin = p - s a`` on strand ``s``, and its window
-    at ``p`` of the reverse complement at ``origin = L - 1 - p + s a`` on
-    strand ``-s`` (frame column ``u`` is sequence position ``origin + strand
-    u``, complemented on strand -1). Activations are divided by each filter's
-    maximum over both strands of ``x``. ``vote``: members' activations are
-    summed per (sequence, origin, strand), and sums above ``threshold``
-    times the group's largest are kept; otherwise every member window above
-    ``threshold`` is kept.
+    Members are ``(column of filters, a, s)``: filter column ``c`` faces frame
+    column ``a + s c``. A window at ``p`` puts frame column 0 at ``origin = p -
+    s a`` on strand ``s``; a window at ``p`` of the reverse complement, at
+    ``origin = L - 1 - p + s a`` on strand ``-s`` (frame column ``u`` is
+    position ``origin + strand u``). Activations are divided by each filter's
+    maximum; ``vote``: summed per (sequence, origin, strand) and kept above
+    ``threshold`` times the group's largest sum; else each window above it.
 
     Returns
     -------
@@ -222,63 +232,19 @@ def _dedupe(sites: np.ndarray, merge: int, width: int) -> np.ndarray:
     return sites[np.sort(np.asarray(keep, dtype=np.int64))]
 
 
-def _windows(x: np.ndarray, sites: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """One-hot windows of frame columns ``lo .. hi - 1`` of ``sites`` (rows ``sequence, origin, strand, ...``).
+def _count_sites(x: np.ndarray, sites: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Base counts (4, hi - lo) of frame columns ``lo .. hi - 1`` over ``sites`` (rows ``seq, origin, strand, .``).
 
-    Frame column ``u`` of a site is sequence position ``origin + u`` on the
-    ``+`` strand (``strand = 1``) and the complement of ``origin - u`` on the
-    ``-`` strand; positions outside the sequence are all-zero.
-
-    Returns
-    -------
-    np.ndarray, shape (S, hi - lo, 4), float32
+    Column ``u`` is position ``origin + u`` (strand +1) or the complement of
+    ``origin - u`` (strand -1); positions outside the sequence count nothing.
     """
     u = np.arange(lo, hi)
     n, origin, strand = sites[:, 0].astype(np.int64), sites[:, 1].astype(np.int64), sites[:, 2].astype(np.int64)
     pos = origin[:, None] + strand[:, None] * u[None, :]  # (S, W)
     inside = (pos >= 0) & (pos < x.shape[2])
     windows = x[n[:, None], :, np.clip(pos, 0, x.shape[2] - 1)] * inside[..., None]  # (S, W, 4)
-    return np.where((strand == -1)[:, None, None], windows[..., ::-1], windows)  # complement
-
-
-def _count_sites(x: np.ndarray, sites: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Base counts of frame columns ``lo .. hi - 1`` over ``sites``: shape (4, hi - lo), float64."""
-    return _windows(x, sites, lo, hi).sum(axis=0, dtype=np.float64).T
-
-
-def _ppm(counts: np.ndarray, pseudocount: float) -> np.ndarray:
-    """Counts (4, w) -> probabilities with a uniform pseudocount, shape (4, w)."""
-    return (counts + pseudocount / 4) / (counts.sum(axis=0, keepdims=True) + pseudocount)
-
-
-def _realign(x: np.ndarray, sites: np.ndarray, lo: int, hi: int, counts: np.ndarray, shift: int,
-             pseudocount: float) -> np.ndarray:
-    """Move each site to the strand and shift (up to ``shift`` bases) that best match ``counts``.
-
-    Each site is scored by the log-odds PWM of ``counts`` (4, hi - lo) over the
-    same stretch of sequence read on either strand, moved by ``-shift ..
-    shift`` bases; ties keep the site where it is. Returns the moved rows.
-    """
-    pwm = np.log2(_ppm(counts, pseudocount) * 4).T.astype(np.float32)  # (W, 4)
-    moves = [(0, False)] + [(d, flip) for flip in (False, True) for d in range(-shift, shift + 1)
-                            if (d, flip) != (0, False)]
-    out = sites.copy()
-    for start in range(0, len(sites), 4096):
-        chunk = sites[start : start + 4096]
-        best, choice = np.full(len(chunk), -np.inf), np.zeros(len(chunk), dtype=np.int64)
-        candidates = []
-        for m, (d, flip) in enumerate(moves):
-            cand = chunk.copy()
-            if flip:  # the same stretch of sequence, read on the other strand
-                cand[:, 1] += cand[:, 2] * (lo + hi - 1)
-                cand[:, 2] *= -1
-            cand[:, 1] += d
-            score = np.einsum("swb,wb->s", _windows(x, cand, lo, hi), pwm)
-            better = score > best
-            best[better], choice[better] = score[better], m
-            candidates.append(cand)
-        out[start : start + len(chunk)] = np.stack(candidates)[choice, np.arange(len(chunk))]
-    return out
+    windows = np.where((strand == -1)[:, None, None], windows[..., ::-1], windows)  # complement
+    return windows.sum(axis=0, dtype=np.float64).T
 
 
 def distinct_motifs(
@@ -286,12 +252,12 @@ def distinct_motifs(
     x,
     motifs: Sequence[Motif],
     clusters: Sequence[int] | None = None,
-    threshold: float = 0.5,
+    threshold: float = 0.7,
     flank: int = 5,
     merge: int = 1,
     vote: bool = True,
-    realign: int = 2,
-    shift: int = 3,
+    regroup: bool = True,
+    min_influence: float | None = 0.0,
     min_ic: float = 0.3,
     p_value: float = 1e-4,
     pseudocount: float = 1.0,
@@ -313,23 +279,22 @@ def distinct_motifs(
         Group label per motif; default :func:`~genocnn.compare.cluster_motifs`
         of the trimmed motifs at ``p_value``.
     threshold : float
-        Activations are divided by each filter's maximum over both strands
-        of ``x``. With ``vote``, the members' activations are summed per
-        anchored site and sites above ``threshold`` times the group's largest
-        sum are kept; without, every member window above ``threshold``.
+        Sites: members' activations (each over its maximum, both strands)
+        summed per anchored site above ``threshold`` times the group's best
+        sum. Not ``extract_motifs``' per-filter 0.5: 0.7 measured best here.
     flank : int
         Bases added each side of the group's span before trimming.
     merge : int
-        Sites of one sequence whose centres (either strand) are at most this
-        many bases apart are counted once, the best scoring one.
+        Sites of a sequence whose centres (either strand) are at most this
+        many bases apart are one site (the best scoring).
     vote : bool
-        Sum the members' activations per site (True) or take the union of
-        their windows (False).
-    realign : int
-        Rounds of realignment: every site moves to the strand and shift (up
-        to ``shift`` bases) that best match the group's motif so far
-        (0: keep the Tomtom placements).
-    shift : int
+        False: the union of member windows above ``threshold`` instead.
+    regroup : bool
+        Join, once, the groups whose full-length motifs match by Tomtom
+        (:func:`~genocnn.compare.cluster_motifs` at ``p_value``).
+    min_influence : float or None
+        Groups whose influence is not above this are left out (default 0:
+        those the model does not rely on in ``x``); None keeps all.
     min_ic : float
         Flanking columns under this many bits are trimmed.
     p_value : float
@@ -345,7 +310,7 @@ def distinct_motifs(
         influence, PFM shape (4, w); ``sites`` is the number of distinct
         sites, ``extra`` holds ``members`` (filter motif names, anchor
         first), ``filters``, ``anchor``, ``sites``, ``influence``, ``group``
-        (the cluster label), ``placements`` ({member: (column, strand)}: the
+        (the group label), ``placements`` ({member: (column, strand)}: the
         motif column facing the filter's column 0, and +1 or -1) and
         ``trim_offset``. ``table``: one row per motif with ``motif, group,
         anchor, members, n_members, sites, width, ic, informative`` (columns
@@ -354,19 +319,42 @@ def distinct_motifs(
     """
     x = encode_for(model, x)
     motifs = list(motifs)
-    if not motifs:
-        return DistinctMotifs([], _table([]))
     shown = [m if "trim_offset" in m.extra else trim(m, min_ic) for m in motifs]
     labels = np.asarray(cluster_motifs(shown, p_value) if clusters is None else clusters)
     if len(labels) != len(motifs):
         raise ValueError(f"{len(labels)} cluster labels for {len(motifs)} motifs")
-    groups = [np.flatnonzero(labels == g) for g in dict.fromkeys(labels.tolist())]
     filters = [int(m.extra["filter"]) for m in motifs]
-    sets = [(f,) for f in filters] + [tuple(filters[i] for i in g) for g in groups if len(g) > 1]
-    unique = list(dict.fromkeys(sets))
-    influence = dict(zip(unique, group_influence(model, x, unique, batch_size=batch_size)))
-    single = [influence[(f,)] for f in filters]
-    total = [influence[tuple(filters[i] for i in g)] for g in groups]
+    known: dict[tuple[int, ...], float] = {}
+
+    def influence(sets: list[tuple[int, ...]]) -> list[float]:
+        todo = list(dict.fromkeys(s for s in sets if s not in known))
+        known.update(zip(todo, group_influence(model, x, todo, batch_size=batch_size) if todo else []))
+        return [known[s] for s in sets]
+
+    def build(labels: np.ndarray) -> list[Motif]:
+        groups = [np.flatnonzero(labels == g) for g in dict.fromkeys(labels.tolist())]
+        single = influence([(f,) for f in filters])
+        total = influence([tuple(filters[i] for i in g) for g in groups])
+        return _group_motifs(model, x, motifs, shown, filters, groups, labels, single, total,
+                             threshold, flank, merge, vote, min_ic, pseudocount, batch_size)
+
+    found = build(labels) if motifs else []
+    if regroup and len(found) > 1:
+        joined = cluster_motifs(found, p_value)
+        if len(set(joined.tolist())) < len(found):
+            by_index = {i: g for g, m in zip(joined, found) for i in m.extra.pop("index")}
+            found = build(np.array([by_index.get(i, len(motifs) + 1 + i) for i in range(len(motifs))]))
+    found = [m for m in found if min_influence is None or m.extra["influence"] > min_influence]
+    found.sort(key=lambda m: -m.extra["influence"])
+    for rank, m in enumerate(found, 1):
+        m.name = f"cluster_{rank}"
+        m.extra.pop("index", None)
+    return DistinctMotifs(found, _table(found))
+
+
+def _group_motifs(model, x, motifs, shown, filters, groups, labels, single, total, threshold, flank, merge,
+                  vote, min_ic, pseudocount, batch_size) -> list[Motif]:
+    """The site-based motif of each group (unnamed, unranked); see :func:`distinct_motifs`."""
     k = model.first_conv.kernel_size[0]
     columns = {f: c for c, f in enumerate(dict.fromkeys(filters))}
     ordered, layouts = [], []
@@ -378,7 +366,6 @@ def distinct_motifs(
         ordered.append(members)
         layouts.append([(columns[filters[i]], a, s) for i, (a, s) in zip(members, places)])
     candidates = _group_sites(model, x, list(columns), layouts, threshold, vote, batch_size)
-    xs = x.numpy()
     found = []
     for g, (members, layout, sites) in enumerate(zip(ordered, layouts, candidates)):
         span = [c for _, a, s in layout for c in (a, a + s * (k - 1))]
@@ -386,22 +373,18 @@ def distinct_motifs(
         sites = _dedupe(sites, merge, lo + hi - 1)
         if not len(sites):
             continue
-        for _ in range(realign):  # every site to the strand and shift that best match the motif so far
-            sites = _dedupe(_realign(xs, sites, lo, hi, _count_sites(xs, sites, lo, hi), shift, pseudocount),
-                            merge, lo + hi - 1)
-        full = trim(Motif("group", _count_sites(xs, sites, lo, hi), len(sites), pseudocount=pseudocount), min_ic)
+        full = trim(Motif("group", _count_sites(x.numpy(), sites, lo, hi), len(sites), pseudocount=pseudocount),
+                    min_ic)
         cut = lo + full.extra["trim_offset"]
         names = [motifs[i].name for i in members]
         full.extra.update({
             "members": names, "filters": [filters[i] for i in members], "anchor": names[0],
             "sites": len(sites), "influence": float(total[g]), "group": int(labels[members[0]]),
             "placements": {nm: (int(a - cut), int(s)) for nm, (_, a, s) in zip(names, layout)},
+            "index": [int(i) for i in members],
         })
         found.append(full)
-    found.sort(key=lambda m: -m.extra["influence"])
-    for rank, m in enumerate(found, 1):
-        m.name = f"cluster_{rank}"
-    return DistinctMotifs(found, _table(found))
+    return found
 
 
 def _table(found: list[Motif]) -> pd.DataFrame:

@@ -371,8 +371,8 @@ def export_motifs(
 
     export = export_named_motifs(ordered, out_dir, "motifs", tabulate, "filters.tsv", db, release, tax_group,
                                  logo_dir=LOGO_DIR, allow_empty=False)
-    distinct = distinct_motifs(model, x, ordered, [clusters[m.name] for m in ordered],
-                               threshold=cfg.threshold if threshold is None else threshold, p_value=cluster_p_value)
+    # its own site threshold (distinct_motifs' default), not the per-filter one
+    distinct = distinct_motifs(model, x, ordered, [clusters[m.name] for m in ordered], p_value=cluster_p_value)
     grouped = export_named_motifs(distinct.motifs, out_dir, "clusters", lambda names: cluster_table(distinct, names),
                                   CLUSTERS_FILE, db, release, tax_group, logo_dir=LOGO_DIR)
     write_report(Path(out_dir) / REPORT_FILE, export.table, {**export.logos, **grouped.logos}, run_dir,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from genocnn.clusters import _realign, _count_sites, distinct_motifs, group_influence, member_placements
+from genocnn.clusters import distinct_motifs, group_influence, member_placements
 from genocnn.config import ConvBlock, ModelConfig
 from genocnn.encode import one_hot
 from genocnn.models import build_model
@@ -152,27 +152,28 @@ def test_trained_run_gives_the_whole_planted_motif_first(tiny_run, tiny_fastas):
     assert set(top.extra) >= {"members", "sites", "influence", "filters", "anchor", "placements"}
 
 
-def test_realignment_puts_sites_back_on_their_strand():
-    x = planted(n=60, seed=5).numpy()
-    seqs = ["".join("ACGT"[b] for b in col.argmax(0)) for col in x]
-    rows = []
-    for n, s in enumerate(seqs):
-        for strand, word in ((1, MOTIF), (-1, revcomp(MOTIF))):
-            at = s.find(word)
-            if at >= 0:  # frame column u: position at + u (+) or at + 17 - u (-)
-                rows.append([n, at if strand == 1 else at + 17, strand, 1.0])
-    right = np.array(rows, dtype=np.float64)
-    wrong = right.copy()
-    wrong[::2, 1] += wrong[::2, 2] * 17  # the same stretch read on the other strand
-    wrong[::2, 2] *= -1
-    wrong[1::4, 1] += 2  # and some shifted
-    seed = _count_sites(x, right[:5], 0, 18)
-    assert np.array_equal(_realign(x, wrong, 0, 18, seed, shift=3, pseudocount=1.0), right)
-
-
-def test_edge_cases(tiny_run, tiny_fastas):
+def test_edge_cases():
     model = hand_built()
     x = planted(n=60)
     assert distinct_motifs(model, x, []).motifs == []
     with pytest.raises(ValueError, match="cluster labels"):
         distinct_motifs(model, x, extract_motifs(model, x, min_sites=5), clusters=[1, 2])
+    # a group the model does not rely on (negative weight) is left out unless asked for
+    model = hand_built(weights=(0.5, 0.5, 0.5, 1.0, -0.3))
+    found = extract_motifs(model, x, min_sites=5)
+    assert [m.extra["filters"] for m in distinct_motifs(model, x, found).motifs if m.extra["filters"] == [4]] == []
+    kept = distinct_motifs(model, x, found, min_influence=None).motifs
+    assert kept[-1].extra["filters"] == [4] and kept[-1].extra["influence"] < 0
+
+
+def test_singletons_are_extended_and_split_groups_joined_by_their_full_motifs():
+    model, x = hand_built(), planted()
+    filters = extract_motifs(model, x, min_sites=5)
+    apart = distinct_motifs(model, x, filters, clusters=[1, 2, 3, 4, 5], regroup=False)
+    assert len(apart.motifs) == 5
+    piece = next(m for m in apart.motifs if m.extra["filters"] == [0])
+    # filter 0 saw MOTIF[0:14]; its sites, widened by the flanks, give all 18 bp
+    assert piece.consensus == MOTIF and piece.sites == 120
+    joined = distinct_motifs(model, x, filters, clusters=[1, 2, 3, 4, 5])
+    assert sorted(sorted(m.extra["filters"]) for m in joined.motifs) == [[0, 1, 2], [3], [4]]
+    assert joined.motifs[0].consensus == revcomp(MOTIF) and joined.motifs[0].sites == 120
