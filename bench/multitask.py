@@ -23,7 +23,8 @@ from sklearn.metrics import roc_auc_score
 from genocnn.compare import jaspar_motifs, tomtom_matches
 from genocnn.config import apply_overrides, load_config
 from genocnn.data import load_labelled
-from genocnn.motifs import extract_motifs, trim
+from genocnn.motifs import extract_motifs
+from genocnn.pwm import trim
 from genocnn.simulation import MULTITASK_TFS, oracle_scores, simulate_multitask
 from genocnn.splits import split_indices
 from genocnn.training import train

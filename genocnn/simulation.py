@@ -9,6 +9,7 @@ and a scan with the true PWM (the oracle) is the best a model can do.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +30,8 @@ DEFAULT_DECOYS = ("MA0035", "MA0079", "MA0080", "MA0102")  # GATA1, SP1, SPI1, C
 
 def find_motif(tf: str, release: str | None = None) -> Motif:
     """A JASPAR CORE vertebrate motif by matrix id (``MA0139``/``MA0139.1``) or TF name (``CTCF``)."""
-    if tf.upper().startswith("MA"):
-        return jaspar_motif(tf)
+    if re.fullmatch(r"MA\d{4}(\.\d+)?", tf.upper()):  # a matrix id; MAX and MAFK are names
+        return jaspar_motif(tf.upper())
     for m in jaspar_motifs(release):
         if m.description.upper() == tf.upper():
             return m
@@ -175,11 +176,13 @@ def simulate_multitask(
     max_sites: int = 3,
     gc: float = 0.42,
     seed: int = 0,
+    min_sites: int = 0,
 ) -> MultiSimulation:
     """Write ``seqs.fa``, ``labels.tsv`` (one 0/1 column per TF) and ``motifs.meme``.
 
-    Each sequence carries 0 to ``max_sites`` sites (uniformly many), each of a
-    TF drawn at random; a TF's label is 1 where the sequence carries its site.
+    Each sequence carries ``min_sites`` to ``max_sites`` sites (uniformly
+    many), each of a TF drawn at random (with replacement); a TF's label is 1
+    where the sequence carries its site.
 
     Parameters
     ----------
@@ -195,7 +198,7 @@ def simulate_multitask(
     seqs = background(n, length, gc, rng)
     labels = np.zeros((n, len(tfs)), dtype=int)
     for i in range(n):
-        for t in rng.choice(len(tfs), size=int(rng.integers(0, max_sites + 1)), replace=True):
+        for t in rng.choice(len(tfs), size=int(rng.integers(min_sites, max_sites + 1)), replace=True):
             seqs[i], _ = plant(seqs[i], sample_sites(planted[t].ppm, 1, rng)[0], rng)
             labels[i, t] = 1
     out = Path(out_dir)
