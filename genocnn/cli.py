@@ -50,12 +50,23 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Our warnings as one ``genocnn: warning:`` line; other libraries' as Python prints them."""
+    if Path(filename).resolve().parent == Path(__file__).resolve().parent:
+        typer.echo(f"genocnn: warning: {message}", err=True)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 @app.callback()
 def _main(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
     """Train CNNs on DNA to predict TF binding and export the motifs they learn."""
+    ctx.with_resource(warnings.catch_warnings())  # restored when the command ends
+    warnings.showwarning = _show_warning
 
 
 DEVICE_HELP = "auto (CUDA with mixed precision when present), cpu, cuda, cuda:N or mps"
@@ -238,7 +249,7 @@ def simulate(
     from .simulation import simulate as run_simulation
 
     if tfs is not None:
-        multi = simulate_multitask(out, tuple(t for t in tfs.split(",") if t), n, length, seed=seed)
+        multi = simulate_multitask(out, tuple(t.strip() for t in tfs.split(",") if t.strip()), n, length, seed=seed)
         names = ", ".join(f"{m.name} {m.description}" for m in multi.planted)
         typer.echo(f"planted {names}; wrote {multi.fasta}, {multi.labels}, {multi.motifs}")
         return
