@@ -181,7 +181,7 @@ def test_bom_labels_api_and_train(tmp_path, labelled, config):
 
 def test_bom_bed_api_and_predict(tmp_path, tiny_run, small_genome):
     bed = tmp_path / "bom.bed"
-    bed.write_text(BOM + "chr1\t100\t200\np1\nchr2\t1000\t1100\n".replace("\np1", "\tp1"), encoding="utf-8")
+    bed.write_text(BOM + "chr1\t100\t200\tp1\nchr2\t1000\t1100\n", encoding="utf-8")
     read = read_bed(bed, {"chr1": 3000, "chr2": 3000})
     assert [(iv.chrom, iv.start, iv.end) for iv in read.intervals] == [("chr1", 100, 200), ("chr2", 1000, 1100)]
     out = tmp_path / "p.tsv"

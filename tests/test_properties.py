@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from genocnn.data import read_labels
-from genocnn.encode import ALPHABET, decode, one_hot
+from genocnn.encode import decode, one_hot
 from genocnn.errors import GenocnnError
 from genocnn.fasta import DNA_LETTERS, read_fasta
 from genocnn.genome import read_bed
@@ -228,4 +228,3 @@ def test_one_hot_any_text_encodes_without_error(seqs, length):
         iupac = sum(c in DNA_LETTERS for c in s)
         if len(s) == length:  # no crop or pad: one non-zero column per IUPAC letter
             assert int(torch.isclose(row, torch.ones_like(row)).sum()) == iupac
-    assert set(ALPHABET) <= set(DNA_LETTERS)
