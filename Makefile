@@ -23,6 +23,7 @@ demo: $(VENV)/.installed
 	$(BIN)/genocnn predict $(RUN) data/ctcf_gm12878_top500.fa --out $(RUN)/predictions.tsv
 	$(BIN)/genocnn motifs $(RUN) data/ctcf_gm12878_top500.fa --out $(RUN)/motifs
 	@echo "results: $(RUN)/ (model.pt, metrics.json, predictions.tsv, motifs/)"
+	@echo "to run genocnn yourself: source $(VENV)/bin/activate (then: genocnn --help)"
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

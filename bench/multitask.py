@@ -55,7 +55,7 @@ def main() -> None:
         for t, m in enumerate(sim.planted):
             truth = data.y[test, t].numpy()
             oracle = roc_auc_score(truth, oracle_scores(data.x[test], m.pwm))
-            model = run.metrics["tasks"][m.description]["auroc"]
+            model = run.metrics["tasks"][data.tasks[t]]["auroc"]
             rows.append({"tf": f"{m.description} ({m.name})", "oracle_auroc": round(oracle, 4),
                          "model_auroc": round(model, 4), "ratio": round(model / oracle, 4),
                          "recovered": bool((hits["target_id"] == m.name).any())})

@@ -20,6 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 
@@ -41,29 +42,56 @@ def _user_errors(command):
     return wrapper
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"genocnn {__version__}")
+        raise typer.Exit()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Our warnings as one ``genocnn: warning:`` line; other libraries' as Python prints them."""
+    if Path(filename).resolve().parent == Path(__file__).resolve().parent:
+        typer.echo(f"genocnn: warning: {message}", err=True)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Train CNNs on DNA to predict TF binding and export the motifs they learn."""
+    ctx.with_resource(warnings.catch_warnings())  # restored when the command ends
+    warnings.showwarning = _show_warning
+
+
 DEVICE_HELP = "auto (CUDA with mixed precision when present), cpu, cuda, cuda:N or mps"
 
 
 @app.command()
 @_user_errors
 def train(
-    out: Optional[Path] = typer.Option(None, "--out", help="Run directory to write."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory to write.  [required unless --resume]"),
     pos: Optional[Path] = typer.Option(None, "--pos", help="FASTA (.gz ok) of bound sequences, e.g. ChIP-seq peaks."),
-    neg: Optional[Path] = typer.Option(None, "--neg", help="FASTA of unbound sequences [default: dinucleotide-shuffled positives]."),
+    neg: Optional[Path] = typer.Option(None, "--neg", help="FASTA of unbound sequences.  [default: dinucleotide shuffles of --pos]"),
     fasta: Optional[Path] = typer.Option(None, "--fasta", help="FASTA of all sequences, for multi-task --labels."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="TSV: id, then one 0/1/NA column per task."),
-    config: Optional[str] = typer.Option(None, "--config", help="Preset name (see `genocnn config list`) or YAML file."),
-    set_: list[str] = typer.Option([], "--set", help="Config override, e.g. --set training.lr=3e-4 (repeatable)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Override training.epochs."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Override training.seed."),
+    config: Optional[str] = typer.Option(None, "--config", help="Preset name (see `genocnn config list`) or YAML file.  [default: default]"),
+    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Config override, e.g. --set training.lr=3e-4 (repeatable).", show_default=False),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs (early stopping may end sooner).  [default: training.epochs of the config, 30]"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split, the shuffles and the weights.  [default: training.seed of the config, 0]"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory from its last.pt."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     bed: Optional[Path] = typer.Option(None, "--bed", help="BED/narrowPeak of bound regions, re-centred on summit or midpoint (needs --genome)."),
     genome: Optional[Path] = typer.Option(None, "--genome", help="Genome FASTA, plain or bgzip (not plain gzip); .fai built beside it."),
-    negatives: Optional[str] = typer.Option(None, "--negatives", help="With --bed: gc (GC-matched genomic windows) or shuffle (dinucleotide shuffles) [default: gc]."),
-    valid_chroms: Optional[str] = typer.Option(None, "--valid-chroms", help="Comma-separated chromosomes held out for validation, e.g. chr8,chr9."),
-    test_chroms: Optional[str] = typer.Option(None, "--test-chroms", help="Comma-separated chromosomes held out for the test metrics, e.g. chr10,chr11."),
+    negatives: Optional[str] = typer.Option(None, "--negatives", help="With --bed: gc (GC-matched genomic windows) or shuffle (dinucleotide shuffles).  [default: gc]"),
+    valid_chroms: Optional[str] = typer.Option(None, "--valid-chroms", help="With --bed: comma-separated chromosomes held out for validation, e.g. chr8,chr9.  [default: a random stratified split]"),
+    test_chroms: Optional[str] = typer.Option(None, "--test-chroms", help="With --bed: comma-separated chromosomes held out for the test metrics, e.g. chr10,chr11.  [default: a random stratified split]"),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad BED lines (counted on stderr) instead of failing."),
 ) -> None:
     """Train a binding model; writes model.pt, last.pt, config.yaml, history.tsv, metrics.json, run.json."""
@@ -101,7 +129,7 @@ app.add_typer(config_app, name="config")
 @_user_errors
 def config_show(
     preset: str = typer.Argument("default", help="Preset name or YAML file."),
-    set_: list[str] = typer.Option([], "--set", help="Override to apply before printing."),
+    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Override to apply before printing (repeatable).", show_default=False),
 ) -> None:
     """Print a preset (or file) as the full YAML config, overrides applied."""
     from .config import apply_overrides, dump_config, load_config
@@ -124,7 +152,7 @@ def predict(
     run: Path = typer.Argument(..., help="Run directory from `genocnn train`."),
     seqs: Optional[Path] = typer.Argument(None, help="FASTA (.gz ok) of sequences to score (or give --bed and --genome)."),
     out: Path = typer.Option(..., "--out", help="TSV to write: id, then one probability column per task."),
-    batch_size: int = typer.Option(256, "--batch-size", min=1),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Sequences per batch."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     bed: Optional[Path] = typer.Option(None, "--bed", help="Score the model-length window around each interval of this BED/narrowPeak (needs --genome); ids are chrom:start-end."),
     genome: Optional[Path] = typer.Option(None, "--genome", help="Genome FASTA (plain or bgzip) for --bed."),
@@ -166,10 +194,10 @@ def motifs(
     run: Path = typer.Argument(..., help="Run directory from `genocnn train`."),
     seqs: Path = typer.Argument(..., help="FASTA of sequences whose windows make the motifs (usually the bound ones)."),
     out: Path = typer.Option(..., "--out", help="Directory for motifs.meme/.jaspar/.transfac/.motif (HOMER), filters.tsv, logos/ and report.html."),
-    threshold: Optional[float] = typer.Option(None, "--threshold", help="Fraction of a filter's max activation (default: from the run config, 0.5)."),
-    min_sites: Optional[int] = typer.Option(None, "--min-sites", help="Skip filters with fewer windows (default: from the run config)."),
-    db: Optional[Path] = typer.Option(None, "--db", help="Motif file (MEME/JASPAR/TRANSFAC/HOMER) to name motifs against (default: JASPAR CORE)."),
-    jaspar_release: Optional[str] = typer.Option(None, "--jaspar-release", help="JASPAR release, e.g. JASPAR2022 (default: the latest pyjaspar ships)."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Fraction of a filter's max activation a window needs to count as a site.  [default: motifs.threshold of the run config, 0.5]"),
+    min_sites: Optional[int] = typer.Option(None, "--min-sites", help="Skip filters with fewer windows.  [default: motifs.min_sites of the run config, 10]"),
+    db: Optional[Path] = typer.Option(None, "--db", help="Motif file (MEME/JASPAR/TRANSFAC/HOMER) to name motifs against.  [default: JASPAR CORE of --jaspar-release and --tax-group]"),
+    jaspar_release: Optional[str] = typer.Option(None, "--jaspar-release", help="JASPAR release, e.g. JASPAR2022.  [default: the latest pyjaspar ships]"),
     tax_group: str = typer.Option("vertebrates", "--tax-group", help="JASPAR taxonomic group (vertebrates, insects, plants, fungi, nematodes, urochordates, ...) or 'all'."),
     top: int = typer.Option(5, "--top", help="How many motifs to print."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
@@ -209,11 +237,11 @@ def simulate(
     out: Path = typer.Option(..., "--out", help="Directory for pos.fa, neg.fa, truth.tsv and motif.meme."),
     tf: str = typer.Option("CTCF", "--tf", help="JASPAR matrix id or TF name planted in bound sequences."),
     n: int = typer.Option(2000, "--n", min=1, help="Bound and unbound sequences (each)."),
-    length: int = typer.Option(200, "--length", min=1),
+    length: int = typer.Option(200, "--length", min=1, help="Sequence length (bp)."),
     site_fraction: float = typer.Option(1.0, "--site-fraction", min=0.0, max=1.0, help="Bound sequences that get a site."),
-    decoys: Optional[str] = typer.Option(None, "--decoys", help="Comma-separated JASPAR ids/names planted in all sequences, '' for none [default: GATA1, SP1, SPI1, CEBPA]."),
-    decoy_rate: float = typer.Option(0.5, "--decoy-rate", min=0.0, max=1.0),
-    seed: int = typer.Option(0, "--seed"),
+    decoys: Optional[str] = typer.Option(None, "--decoys", help="Comma-separated JASPAR ids/names planted in all sequences, '' for none.  [default: GATA1,SP1,SPI1,CEBPA]"),
+    decoy_rate: float = typer.Option(0.5, "--decoy-rate", min=0.0, max=1.0, help="Chance of each decoy in each sequence."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the simulation."),
     tfs: Optional[str] = typer.Option(None, "--tfs", help="Comma-separated TFs: multi-task data (seqs.fa + labels.tsv, --n sequences, 0-3 sites each) instead of pos/neg."),
 ) -> None:
     """Make labelled example data by planting real JASPAR motifs in random background."""
@@ -221,7 +249,7 @@ def simulate(
     from .simulation import simulate as run_simulation
 
     if tfs is not None:
-        multi = simulate_multitask(out, tuple(t for t in tfs.split(",") if t), n, length, seed=seed)
+        multi = simulate_multitask(out, tuple(t.strip() for t in tfs.split(",") if t.strip()), n, length, seed=seed)
         names = ", ".join(f"{m.name} {m.description}" for m in multi.planted)
         typer.echo(f"planted {names}; wrote {multi.fasta}, {multi.labels}, {multi.motifs}")
         return
@@ -237,10 +265,10 @@ def scan(
     run: Path = typer.Argument(..., help="Run directory from `genocnn train`."),
     genome: Path = typer.Argument(..., help="FASTA (.gz ok) of long sequences, e.g. a genome; every record is scanned."),
     out: Path = typer.Option(..., "--out", help="BED6 of called sites to write (.narrowPeak: with summits)."),
-    threshold: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0, help="Probability a window needs to be part of a site [default: from --fpr]."),
-    fpr: Optional[float] = typer.Option(None, "--fpr", help="False calls per Mbp of shuffled background to call sites at, by the model's calibration [default: 1]."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0, help="Probability a window needs to be part of a site.  [default: the threshold of --fpr]"),
+    fpr: Optional[float] = typer.Option(None, "--fpr", help="False calls per Mbp of shuffled background to call sites at, by the model's calibration.  [default: 1]"),
     stride: int = typer.Option(1, "--stride", min=1, help="Score every stride-th window start (1: every position)."),
-    task: Optional[str] = typer.Option(None, "--task", help="Task to call sites on [default: the first]."),
+    task: Optional[str] = typer.Option(None, "--task", help="Task to call sites on.  [default: the first task of the model]"),
     bedgraph: Optional[Path] = typer.Option(None, "--bedgraph", help="Also write the per-position probability track."),
     bigwig: Optional[Path] = typer.Option(None, "--bigwig", help="Also write the track as bigWig (needs pyBigWig)."),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Windows per batch (models without global pooling)."),
@@ -265,10 +293,10 @@ def attribute(
     seqs: Path = typer.Argument(..., help="FASTA (.gz ok) of sequences to explain (usually bound ones)."),
     out: Path = typer.Option(..., "--out", help="Directory for attributions.npz, logos/, seqlet_motifs.meme/.jaspar/.transfac/.motif, seqlets.tsv."),
     method: str = typer.Option("ism", "--method", help="ism (in-silico mutagenesis) or grad (gradient x input, mean-gradient corrected)."),
-    max_seqs: Optional[int] = typer.Option(None, "--max-seqs", min=1, help="Only the first N sequences [default: all]."),
+    max_seqs: Optional[int] = typer.Option(None, "--max-seqs", min=1, help="Only the first N sequences.  [default: all]"),
     plot: int = typer.Option(5, "--plot", min=0, help="Draw contribution logos for the first K sequences."),
-    task: Optional[str] = typer.Option(None, "--task", help="Task to explain [default: the first]."),
-    db: Optional[Path] = typer.Option(None, "--db", help="MEME file to name motifs against [default: JASPAR CORE vertebrates]."),
+    task: Optional[str] = typer.Option(None, "--task", help="Task to explain.  [default: the first task of the model]"),
+    db: Optional[Path] = typer.Option(None, "--db", help="Motif file (MEME/JASPAR/TRANSFAC/HOMER) to name motifs against.  [default: JASPAR CORE vertebrates]"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Explain predictions base by base and cluster high-contribution seqlets into motifs."""

@@ -12,6 +12,7 @@ Splits of a Dataset are in :mod:`genocnn.splits`.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -28,6 +29,8 @@ from .negatives import gc_matched_negatives, shuffled_negatives
 __all__ = ["Dataset", "GenomeData", "choose_length", "load_bed", "load_labelled", "load_pos_neg", "read_labels"]
 
 NEGATIVES = ("gc", "shuffle")
+#: Label spellings (lower-cased) and their values: 0/1, pandas' floats, R's logicals.
+_LABEL_VALUES = {"0": "0", "1": "1", "0.0": "0", "1.0": "1", "false": "0", "true": "1"}
 
 
 @dataclass
@@ -64,10 +67,36 @@ class Dataset:
 
 
 def choose_length(lengths: list[int], length: int | None, max_length: int) -> int:
-    """The model input length: ``length`` if given, else the longest up to ``max_length``."""
+    """The model input length: ``length`` if given, else the longest up to ``max_length``.
+
+    When it is chosen here and the lengths vary by more than a factor of 2
+    (one long record among short ones would make every window that long), a
+    ``UserWarning`` says which length was chosen and how many sequences are
+    cropped or padded to it.
+
+    Examples
+    --------
+    >>> choose_length([100, 120, 110], None, 1000)
+    120
+    >>> choose_length([100, 5000], 200, 1000)
+    200
+    """
     if length is not None:
         return length
-    return min(max(lengths), max_length)
+    chosen = min(max(lengths), max_length)
+    shortest, longest = min(lengths), max(lengths)
+    if longest > 2 * shortest:
+        median = int(np.median(lengths))
+        long_ones = sum(n > 2 * median for n in lengths)
+        cropped, padded = sum(n > chosen for n in lengths), sum(n < chosen for n in lengths)
+        why = f"the longest, capped at data.max_length {max_length}" if longest > max_length else "the longest"
+        warnings.warn(
+            f"sequence lengths vary from {shortest} to {longest} bp ({long_ones} of {len(lengths)} over twice "
+            f"the median {median} bp); model length {chosen} bp ({why}): {cropped} sequences centre-cropped, "
+            f"{padded} zero-padded to it; choose another with --set data.length=N",
+            UserWarning, stacklevel=2,
+        )
+    return chosen
 
 
 def load_pos_neg(
@@ -113,19 +142,31 @@ def load_pos_neg(
 def read_labels(path: str | os.PathLike) -> pd.DataFrame:
     """Read a labels TSV: first column sequence id, every other column one task.
 
-    Values are 0, 1, or unknown (empty / ``NA``), kept as NaN.
+    Values are 0, 1, or unknown (empty / ``NA``), kept as NaN. ``0.0`` / ``1.0``
+    (as pandas writes them) and ``FALSE`` / ``TRUE`` in any case (as R
+    writes logicals) are read as 0 / 1. A UTF-8 byte-order mark is dropped.
 
     Raises
     ------
     GenocnnError
-        Unreadable file, no task column, duplicate ids, or values other than
-        0/1/NA (naming the line, column and count).
+        Unreadable file, no task column, duplicate ids (naming both lines), or
+        values other than 0/1/NA (naming the line, column and count).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "labels.tsv"
+    >>> _ = p.write_text("id\\tA\\tB\\ns1\\t1.0\\tTRUE\\ns2\\t0\\tNA\\n")
+    >>> read_labels(p)
+          A    B
+    s1  1.0  1.0
+    s2  0.0  NaN
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise GenocnnError(f"{path}: no such labels file")
     try:
-        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GenocnnError(f"{path}: not a readable tab-separated labels file: {detail}") from None
@@ -135,18 +176,20 @@ def read_labels(path: str | os.PathLike) -> pd.DataFrame:
     dup = ids[ids.duplicated()]
     if len(dup):
         line = int(dup.index[0]) + 2
-        raise GenocnnError(f"{path}: line {line}: duplicate id {dup.iloc[0]!r} ({len(dup)} duplicate ids)")
-    values = table.iloc[:, 1:].apply(lambda c: c.str.strip())
-    known = values.isin(["0", "1"])
-    unknown = values.isin(["", "NA", "NaN", "nan", "na"])
+        first = int(ids[ids == dup.iloc[0]].index[0]) + 2
+        raise GenocnnError(f"{path}: line {line}: duplicate id {dup.iloc[0]!r}, also on line {first} "
+                           f"({len(dup)} duplicate ids; ids must be unique)")
+    values = table.iloc[:, 1:].apply(lambda c: c.str.strip().str.lower())
+    known = values.isin(list(_LABEL_VALUES))
+    unknown = values.isin(["", "na", "nan"])
     bad = ~(known | unknown)
     if bad.to_numpy().any():
         row, col = np.argwhere(bad.to_numpy())[0]
         raise GenocnnError(
-            f"{path}: line {row + 2}, column {values.columns[col]!r}: value {values.iat[row, col]!r} "
-            f"is not 0, 1 or NA ({int(bad.to_numpy().sum())} such values)"
+            f"{path}: line {row + 2}, column {values.columns[col]!r}: value {table.iat[row, col + 1]!r} "
+            f"is not 0, 1 or NA (nor 0.0/1.0, FALSE/TRUE) ({int(bad.to_numpy().sum())} such values)"
         )
-    numeric = values.where(known).astype(float)
+    numeric = values.where(known).replace(_LABEL_VALUES).astype(float)
     numeric.index = ids.to_numpy()
     return numeric
 
@@ -166,12 +209,9 @@ def load_labelled(
         without a label row (with the count and the first few ids).
     """
     table = read_labels(labels)
-    records = list(read_fasta(fasta))
+    records = list(read_fasta(fasta))  # refuses duplicate ids
     names = [name for name, _ in records]
-    seen: set[str] = set()
-    dups = [n for n in names if n in seen or seen.add(n)]
-    if dups:
-        raise GenocnnError(f"{fasta}: duplicate record id {dups[0]!r} ({len(dups)} duplicates)")
+    seen = set(names)
     missing = [i for i in table.index if i not in seen]
     if missing:
         raise GenocnnError(
@@ -253,7 +293,7 @@ def load_bed(
         if length is None:
             median = int(np.median([iv.end - iv.start for iv in read.intervals]))
             length = min(max(median, 1), max_length)
-        pos = interval_windows(fa, bed, read, length)
+        pos = interval_windows(fa, bed, read, length, skip_bad)
         notes = list(pos.notes)
         if negatives == "gc":
             blocked = [(iv.chrom, iv.start, iv.end) for iv in read.intervals]

@@ -6,8 +6,10 @@ Reading streams record by record and checks every record; bad input raises
 Allowed sequence characters are the IUPAC DNA codes ``ACGTUNRYSWKMBDHV`` in
 upper or lower case (lower case is soft-masking and is kept). Gaps (``-``,
 ``.``), ``*``, digits, protein-only letters and anything else are refused.
-Spaces and line breaks inside a record are dropped; ``\\r\\n`` line endings
-and blank lines are fine.
+Spaces and line breaks inside a record are dropped; ``\\r\\n`` line endings,
+blank lines and a UTF-8 byte-order mark are fine. Record ids must be unique
+within a file (predictions and labels are matched by id): a repeated id is
+refused, naming both records.
 """
 
 from __future__ import annotations
@@ -55,8 +57,8 @@ def read_fasta(path: str | os.PathLike) -> Iterator[tuple[str, str]]:
     GenocnnError
         If the file is missing, a folder, empty, not FASTA (FASTQ, HTML,
         binary), a corrupt gzip, or has a record with no id, an empty
-        sequence or characters outside :data:`DNA_LETTERS`. Records before
-        the bad one have already been yielded.
+        sequence, characters outside :data:`DNA_LETTERS` or the id of an
+        earlier record. Records before the bad one have already been yielded.
 
     Examples
     --------
@@ -72,6 +74,7 @@ def read_fasta(path: str | os.PathLike) -> Iterator[tuple[str, str]]:
     if path.is_dir():
         raise GenocnnError(f"{path}: is a directory, expected a FASTA file")
     number = 0
+    seen: dict[str, int] = {}
     try:
         with open_text(path) as handle:
             first = next((line for line in handle if line.strip()), None)
@@ -81,7 +84,14 @@ def read_fasta(path: str | os.PathLike) -> Iterator[tuple[str, str]]:
             for number, (title, seq) in enumerate(
                 SimpleFastaParser(itertools.chain([first], handle)), start=1
             ):
-                yield _check_record(path, number, title, seq)
+                name, seq = _check_record(path, number, title, seq)
+                first = seen.setdefault(name, number)
+                if first != number:
+                    raise GenocnnError(
+                        f"{path}: duplicate record id {name!r}: records {first} and {number} "
+                        "(ids must be unique: predictions and labels are matched by id)"
+                    )
+                yield name, seq
     except UnicodeDecodeError:
         where = f" after record {number}" if number else ""
         raise GenocnnError(
@@ -140,12 +150,12 @@ def write_fasta(
 
 
 def open_text(path: Path) -> TextIO:
-    """Open ``path`` as UTF-8 text, through gzip when its first bytes say so."""
+    """Open ``path`` as UTF-8 text (a byte-order mark is dropped), through gzip when its first bytes say so."""
     with open(path, "rb") as fh:
         magic = fh.read(2)
     if magic == _GZIP_MAGIC:
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return gzip.open(path, "rt", encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig")
 
 
 def _check_first_line(path: Path, line: str) -> None:

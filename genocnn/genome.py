@@ -25,6 +25,10 @@ Rules
   end, summit outside the interval) raise :class:`GenocnnError` naming the
   file and line, or with ``skip_bad`` are dropped and counted. An ``end`` past
   the chromosome end is accepted (the window is padded).
+* Two intervals that give the same window (a repeated line, or two
+  intervals with the same centre) would give two rows with the same id: the
+  second is refused naming both lines, or with ``skip_bad`` dropped and
+  counted.
 """
 
 from __future__ import annotations
@@ -94,6 +98,13 @@ def open_genome(path: str | os.PathLike):
         FASTA, plain or bgzip-compressed (not plain gzip). Sequence lines of
         a record must all have the same width, as samtools faidx requires.
 
+    Raises
+    ------
+    GenocnnError
+        Missing file, plain gzip, irregular line widths, or an index that
+        cannot be written (a read-only folder without ``.fai``: the message
+        says to run ``samtools faidx`` or to use a writable copy).
+
     Returns
     -------
     pyfaidx.Fasta
@@ -114,6 +125,11 @@ def open_genome(path: str | os.PathLike):
             "or decompress it"
         ) from None
     except (pyfaidx.FastaIndexingError, ValueError, UnicodeDecodeError, OSError) as exc:
+        if isinstance(exc, OSError) and "writable" in str(exc):  # pyfaidx: "... may not be writable. Please use ..."
+            raise GenocnnError(
+                f"{path}: cannot write its index ({path.name}.fai) in a read-only folder: index it once with "
+                f"`samtools faidx {path}` as a user who may write there, or use a copy in a writable folder"
+            ) from None
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GenocnnError(f"{path}: cannot index the genome FASTA ({detail})") from None
 
@@ -248,7 +264,7 @@ def chrom_sizes(fa) -> dict[str, int]:
     return {name: len(fa[name]) for name in fa.keys()}
 
 
-def interval_windows(fa, bed: str | os.PathLike, read: BedRead, length: int) -> Windows:
+def interval_windows(fa, bed: str | os.PathLike, read: BedRead, length: int, skip_bad: bool = False) -> Windows:
     """The ``length``-bp window around each interval of ``read``, with notes on skipped lines and padding.
 
     Parameters
@@ -261,14 +277,26 @@ def interval_windows(fa, bed: str | os.PathLike, read: BedRead, length: int) -> 
         From :func:`read_bed`.
     length : int
         Window length.
+    skip_bad : bool, default False
+        Drop an interval whose window repeats an earlier one (counted in the
+        notes) instead of raising.
     """
     bed = Path(bed)
     ids, chroms, starts, seqs = [], [], [], []
-    padded = 0
+    padded = repeated = 0
+    lines: dict[str, int] = {}
     for iv in read.intervals:
         a, b = centre_window(iv.start, iv.end, iv.summit, length)
+        name = f"{iv.chrom}:{a}-{b}"
+        first = lines.setdefault(name, iv.line)
+        if first != iv.line:
+            if not skip_bad:
+                raise GenocnnError(f"{bed}: line {iv.line}: duplicate window {name} of line {first} "
+                                   "(same interval or same centre; `skip_bad` drops such lines)")
+            repeated += 1
+            continue
         padded += a < 0 or b > len(fa[iv.chrom])
-        ids.append(f"{iv.chrom}:{a}-{b}")
+        ids.append(name)
         chroms.append(iv.chrom)
         starts.append(a)
         seqs.append(fetch(fa, iv.chrom, a, b))
@@ -277,6 +305,8 @@ def interval_windows(fa, bed: str | os.PathLike, read: BedRead, length: int) -> 
         notes.append(f"{bed}: skipped {read.skipped} bad interval(s) (first: {read.first_problem})")
     if padded:
         notes.append(f"{bed}: {padded} window(s) run off a chromosome end and were padded with N")
+    if repeated:
+        notes.append(f"{bed}: skipped {repeated} interval(s) whose window repeats an earlier line's")
     return Windows(ids, chroms, starts, seqs, notes)
 
 
@@ -292,4 +322,4 @@ def peak_windows(
     """
     with open_genome(genome) as fa:
         read = read_bed(bed, chrom_sizes(fa), skip_bad, genome=str(genome))
-        return interval_windows(fa, bed, read, length)
+        return interval_windows(fa, bed, read, length, skip_bad)

@@ -136,7 +136,7 @@ def read_motifs(path: str | os.PathLike, format: str | None = None) -> list[Moti
     path = Path(path)
     fmt = _resolve_format(path, format, default=None)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is dropped
     except (OSError, UnicodeDecodeError) as exc:
         raise GenocnnError(f"{path}: cannot read motif file ({exc})") from exc
     if not text.strip():

@@ -187,12 +187,16 @@ def simulate_multitask(
     Parameters
     ----------
     tfs : tuple of str
-        JASPAR matrix ids or TF names; the task columns are named after them.
+        JASPAR matrix ids or TF names; the task columns are named exactly as
+        given (``SPI1`` stays ``SPI1``, though JASPAR spells it ``Spi1``).
     n : int
         Number of sequences.
     """
     if not tfs:
         raise GenocnnError("simulate: give at least one TF")
+    repeated = sorted({tf for tf in tfs if tfs.count(tf) > 1})
+    if repeated:
+        raise GenocnnError(f"simulate: `tfs` names {', '.join(repeated)} more than once (one task per TF)")
     rng = np.random.default_rng(seed)
     planted = [find_motif(tf) for tf in tfs]
     seqs = background(n, length, gc, rng)
@@ -205,7 +209,7 @@ def simulate_multitask(
     ids = [f"seq{i}" for i in range(n)]
     sim = MultiSimulation(out / "seqs.fa", out / "labels.tsv", out / "motifs.meme", planted)
     write_fasta(zip(ids, seqs), sim.fasta)
-    table = pd.DataFrame(labels, columns=[m.description for m in planted])
+    table = pd.DataFrame(labels, columns=list(tfs))
     table.insert(0, "id", ids)
     with atomic_open(sim.labels) as fh:
         table.to_csv(fh, sep="\t", index=False)
