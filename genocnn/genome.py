@@ -105,6 +105,10 @@ def open_genome(path: str | os.PathLike):
     path = Path(path)
     if not path.is_file():
         raise GenocnnError(f"{path}: no such genome FASTA")
+    fai = Path(f"{path}.fai")
+    if not fai.exists() and not os.access(path.parent, os.W_OK):
+        raise GenocnnError(f"{path}: not indexed, and its folder is read-only so {fai.name} cannot be built "
+                           f"there; index it where you can write (`samtools faidx {path.name}`) or copy it")
     try:
         return pyfaidx.Fasta(os.fspath(path), as_raw=True, sequence_always_upper=False, rebuild=True)
     except pyfaidx.UnsupportedCompressionFormat:

@@ -224,3 +224,28 @@ def write_logos(
 
 def _title(motif: Motif) -> str:
     return f"{motif.name}  ({motif.information_content:.1f} bits, {motif.sites} sites)"
+
+
+def draw_contributions(ax, seq_attr: np.ndarray, start: int = 0) -> None:
+    """Draw one sequence's contribution map on ``ax`` as a logo (logomaker), or as bars without it.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    seq_attr : np.ndarray, shape (4, L)
+        Contributions (letters scaled by score; negative ones hang below 0).
+    start : int
+        x coordinate of the first column (columns are drawn at ``start``, ``start + 1``, ...).
+    """
+    a = np.asarray(seq_attr, dtype=np.float64)
+    positions = start + np.arange(a.shape[1])
+    try:
+        import logomaker
+
+        logomaker.Logo(pd.DataFrame(a.T, columns=list(ALPHABET), index=positions), ax=ax)
+    except ImportError:
+        colours = ("tab:green", "tab:blue", "orange", "tab:red")
+        for c, base in enumerate(ALPHABET):
+            ax.bar(positions, a[c], width=1.0, color=colours[c], label=base)
+        ax.legend(ncol=4, fontsize="small", frameon=False)
+    ax.axhline(0.0, color="black", linewidth=0.5)
