@@ -97,7 +97,7 @@ def allele_windows(span: str, ref_len: int, alt: str, length: int) -> tuple[str,
     >>> allele_windows(span, 1, "T", 5)
     ('AACGG', 'AATGG', 2, 2)
     >>> allele_windows("AAAAA" + "CT" + "GGGGG", 2, "C", 5)   # a deletion: the right flank moves in
-    ('AACTG', 'AACGG', 2, 2)
+    ('ACTGG', 'AACGG', 1, 2)
     """
     def place(allele: str) -> tuple[str, int]:
         left = length // 2 - len(allele) // 2
