@@ -293,7 +293,7 @@ def variants(
     null: int = typer.Option(0, "--null", min=0, help="Random context-matched SNVs per substitution class for an empirical p-value (0: none)."),
     skip_ref_mismatch: bool = typer.Option(False, "--skip-ref-mismatch", help="Skip alleles whose REF differs from the genome [default: score them from the genome's bases]."),
     top: int = typer.Option(10, "--top", min=0, help="Draw REF/ALT ISM logos of the K variants with the largest |logfc| into <out stem>_logos/."),
-    batch_size: int = typer.Option(1024, "--batch-size", min=1, help="Windows per forward pass (large on a GPU)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Windows per forward pass [default: 4096 on a GPU, 128 on the CPU]."),
     seed: int = typer.Option(0, "--seed", help="Seed of the null."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),

@@ -29,7 +29,7 @@ from .attribution import ism
 from .encode import one_hot
 from .genome import open_genome
 from .logos import draw_contributions
-from .variants import QUANTITIES, Chunk, Tally, iter_effects
+from .variants import QUANTITIES, Chunk, Tally, default_batch_size, empty_table, iter_effects
 from .vcf import VcfReader, info_key, info_lines
 
 __all__ = ["VariantFiles", "logo_dir", "plot_variant_logos", "write_variant_effects"]
@@ -115,7 +115,8 @@ def plot_variant_logos(ref_attr: np.ndarray, alt_attr: np.ndarray, lefts: tuple[
         ax.set_ylabel(f"{label}\ncontribution")
     both = np.stack([ref_attr, alt_attr])
     low, high = min(np.minimum(both, 0).sum(1).min(), 0.0), max(np.maximum(both, 0).sum(1).max(), 1e-6)
-    axes[0].set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
+    axes[0].set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))  # one scale for both rows
+    axes[0].set_xlim(-max(lefts) - 0.5, length - min(lefts) - 0.5)
     axes[1].set_xlabel("position relative to POS")
     if title:
         axes[0].set_title(title, fontsize="small")
@@ -171,7 +172,7 @@ def write_variant_effects(
     null: int = 0,
     skip_ref_mismatch: bool = False,
     top: int = 10,
-    batch_size: int = 1024,
+    batch_size: int | None = None,
     device=None,
     seed: int = 0,
     progress: bool = False,
@@ -203,6 +204,7 @@ def write_variant_effects(
         fh = stack.enter_context(atomic_open(out))
         tally = Tally(str(vcf), str(genome))
         header = True
+        batch_size = batch_size or default_batch_size(model, device)
         for chunk in iter_effects(model, reader, fa, tally, null, skip_ref_mismatch, batch_size, device, seed,
                                   progress):
             chunk.table.to_csv(fh, sep="\t", index=False, header=header, float_format="%.6g")
@@ -213,8 +215,6 @@ def write_variant_effects(
                 for r, record in enumerate(chunk.records):
                     reader.write(record, by_record.get(r))
         if header:
-            from .variants import empty_table
-
             empty_table(tasks, null).to_csv(fh, sep="\t", index=False)
         tally.skipped.update(reader.skipped)
         best = sorted(heap, reverse=True)

@@ -208,4 +208,8 @@ class VcfReader:
         """Write ``record`` to ``out``, with ``info[key]`` (one value per ALT, None for missing) set."""
         for key, values in (info or {}).items():
             record.variant.INFO[key] = ",".join("." if v is None else f"{v:.6g}" for v in values)
-        self._writer.write_record(record.variant)
+        try:
+            self._writer.write_record(record.variant)
+        except Exception as exc:  # htslib refuses records with tags the header does not declare
+            raise GenocnnError(f"{self.path}: line {record.line}: cannot be copied to `out_vcf`: its INFO, FILTER "
+                               f"or FORMAT tags are not all declared in the header ({exc})") from None

@@ -260,6 +260,14 @@ def test_cli_bad_vcf_names_file_and_line(lines, line, needle, tiny_run, genome, 
     assert needle in err
 
 
+def test_cli_out_vcf_needs_declared_tags(tiny_run, genome, tmp_path):
+    vcf = write_vcf(tmp_path / "v.vcf", [RECORD, "chr1\t500\t.\tA\tG\t.\t.\tDP=3"])
+    out, out_vcf = tmp_path / "e.tsv", tmp_path / "s.vcf.gz"
+    err = assert_user_error(cli(tiny_run.run_dir, "--vcf", vcf, "--genome", genome["path"], "--out", out,
+                                "--out-vcf", out_vcf, "--top", 0), f"{vcf}: line 6", [out, out_vcf])
+    assert "--out-vcf" in err and "not all declared" in err
+
+
 def test_cli_missing_files(tiny_run, genome, tmp_path):
     vcf = write_vcf(tmp_path / "v.vcf", [RECORD])
     out = tmp_path / "e.tsv"
