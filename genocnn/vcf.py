@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -120,7 +120,7 @@ class VcfReader:
     """
 
     def __init__(self, path: str | os.PathLike, out: str | os.PathLike | None = None,
-                 info: list[str] = (), compress: bool = False):
+                 info: Sequence[str] = (), compress: bool = False):
         import cyvcf2
 
         getattr(cyvcf2.cyvcf2, "set_htslib_log_level", lambda level: None)(0)  # htslib's own stderr lines; our errors say it in one
