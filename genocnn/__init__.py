@@ -13,6 +13,7 @@ Public API (imported lazily, so ``import genocnn`` is cheap)::
     predict(model, fasta_or_sequences)     -> pandas.DataFrame
     extract_motifs(model, sequences)       -> list of Motif (PFM (4, w))
     write_motifs(motifs, path, format=...) -> None
+    variant_effects(model, vcf, genome)    -> pandas.DataFrame (one row per ALT allele)
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ _EXPORTS = {
     "ism": "attribution",
     "gradient_x_input": "attribution",
     "attribution_motifs": "seqlets",
+    "variant_effects": "variants",
+    "write_variant_effects": "variant_files",
 }
 
 __all__ = ["__version__", *_EXPORTS]

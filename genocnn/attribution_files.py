@@ -20,9 +20,9 @@ import pandas as pd
 
 from .atomic import atomic_path
 from .attribution import Attributions, attribute
-from .encode import ALPHABET
 from .errors import GenocnnError
 from .export import export_named_motifs, name_columns, names_by_motif
+from .logos import draw_contributions
 from .naming import TABLE_COLUMNS
 from .pwm import Motif
 from .seqlets import motifs_from_attributions
@@ -92,16 +92,7 @@ def plot_attribution(seq_attr: np.ndarray, path: str | os.PathLike, title: str |
     length = a.shape[1]
     fig = Figure(figsize=(min(max(4.0, 0.12 * length), 40.0), 2.2))
     ax = fig.subplots()
-    try:
-        import logomaker
-
-        logomaker.Logo(pd.DataFrame(a.T, columns=list(ALPHABET)), ax=ax)
-    except ImportError:
-        colours = ("tab:green", "tab:blue", "orange", "tab:red")
-        for c, base in enumerate(ALPHABET):
-            ax.bar(np.arange(length), a[c], width=1.0, color=colours[c], label=base)
-        ax.legend(ncol=4, fontsize="small", frameon=False)
-    ax.axhline(0.0, color="black", linewidth=0.5)
+    draw_contributions(ax, a)
     ax.set_xlabel("position")
     ax.set_ylabel("contribution")
     if title:

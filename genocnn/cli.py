@@ -310,6 +310,40 @@ def attribute(
         typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
 
 
+@app.command()
+@_user_errors
+def variants(
+    run: Path = typer.Argument(..., help="Run directory from `genocnn train`."),
+    vcf: Path = typer.Option(..., "--vcf", help="VCF of variants, plain or bgzip/gzip; one row per ALT allele."),
+    genome: Path = typer.Option(..., "--genome", help="Genome FASTA (plain or bgzip) the VCF was called against."),
+    out: Path = typer.Option(..., "--out", help="TSV to write: chrom, pos, id, ref, alt, ref_match, then ref_/alt_/diff_/logfc_<task>."),
+    out_vcf: Optional[Path] = typer.Option(None, "--out-vcf", help="Also write the VCF with the scores as INFO fields (.gz: bgzip).  [default: no VCF]"),
+    null: int = typer.Option(0, "--null", min=0, help="Random context-matched SNVs per substitution class for an empirical p-value (0: none)."),
+    skip_ref_mismatch: bool = typer.Option(False, "--skip-ref-mismatch", help="Skip alleles whose REF differs from the genome.  [default: score them from the genome's bases]"),
+    top: int = typer.Option(10, "--top", min=0, help="Draw REF/ALT ISM logos of the K variants with the largest |logfc| into <out stem>_logos/."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Windows per forward pass.  [default: 4096 on a GPU, 128 on the CPU]"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the null."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Score how each SNV or indel of a VCF changes the predicted binding (REF vs ALT window)."""
+    from .checkpoint import load_model
+    from .variant_files import write_variant_effects
+
+    res = write_variant_effects(load_model(run, device), vcf, genome, out, out_vcf, null, skip_ref_mismatch, top,
+                                batch_size, seed=seed, progress=not quiet)
+    for note in res.notes:
+        typer.echo(f"genocnn: {as_flags(note, FLAGS)}", err=True)
+    skipped = ", ".join(f"{n} {why}" for why, n in res.skipped.items())
+    typer.echo(f"{res.scored} alleles of {res.records} VCF records scored, written to {out}"
+               + (f" and {out_vcf}" if out_vcf else "") + (f"; skipped: {skipped}" if skipped else ""))
+    if len(res.top):
+        logfc = [c for c in res.top.columns if c.startswith("logfc_")]
+        typer.echo(res.top[["chrom", "pos", "id", "ref", "alt", *logfc]].head(5).to_string(
+            index=False, float_format=lambda v: f"{v:.3g}"))
+        typer.echo(f"ISM logos of the top {len(res.logos)}: {res.logos[0].parent}/")
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="genocnn")

@@ -67,7 +67,7 @@ def _entry(text: str, option: str) -> str:
 
 def test_every_command_is_listed():
     assert set(_commands()) == {"train", "predict", "motifs", "simulate", "scan", "attribute",
-                                "config show", "config list"}
+                                "variants", "config show", "config list"}
 
 
 @pytest.mark.parametrize("name", sorted(_commands()))

@@ -1,0 +1,314 @@
+"""Variant effects from a VCF: windows, agreement with predict, the null, the files, and every user mistake."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from Bio import bgzf
+from typer.testing import CliRunner
+
+import genocnn
+from genocnn.cli import app
+from genocnn.variants import allele_windows
+from tests.conftest import ROOT, TINY_MOTIF
+from tests.test_cli import assert_user_error
+
+runner = CliRunner()
+HEADER = ["##fileformat=VCFv4.2", "##contig=<ID=chr1>", "##contig=<ID=chr2>",
+          "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+SITES = {"chr1": [400, 1500], "chr2": [700]}  # 0-based starts of planted TINY_MOTIF
+CENTRE = 4  # TINY_MOTIF[4] = "G", of the palindromic core ACGT
+
+
+@pytest.fixture(scope="module")
+def genome(tmp_path_factory) -> dict:
+    """Two chromosomes of random DNA with TINY_MOTIF planted; the FASTA and the sequences."""
+    rng = np.random.default_rng(7)
+    seqs = {"chr1": 3000, "chr2": 2000}
+    out = {}
+    for name, size in seqs.items():
+        s = "".join(rng.choice(list("ACGT"), size=size))
+        for start in SITES[name]:
+            s = s[:start] + TINY_MOTIF + s[start + len(TINY_MOTIF):]
+        out[name] = s
+    path = tmp_path_factory.mktemp("genome") / "genome.fa"
+    path.write_text("".join(f">{n}\n" + "\n".join(s[i:i + 60] for i in range(0, len(s), 60)) + "\n"
+                            for n, s in out.items()))
+    return {"path": path, "seqs": out}
+
+
+def write_vcf(path: Path, records: list[str], header=HEADER, compress: bool = False) -> Path:
+    text = "\n".join([*header, *records]) + "\n"
+    if compress:
+        with bgzf.open(path, "wt") as fh:
+            fh.write(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def snv(chrom: str, pos0: int, alt: str, seqs: dict, name: str = ".") -> str:
+    """A VCF line for the SNV at 0-based ``pos0`` with the genome's REF."""
+    return f"{chrom}\t{pos0 + 1}\t{name}\t{seqs[chrom][pos0]}\t{alt}\t.\t.\t."
+
+
+def other_base(base: str, k: int = 0) -> str:
+    return [b for b in "ACGT" if b != base][k]
+
+
+def cli(*args):
+    return runner.invoke(app, ["variants", *map(str, args)])
+
+
+def windows_by_hand(seq: str, pos0: int, ref: str, alt: str, length: int) -> tuple[str, str]:
+    """The documented rule, written out: allele's first base at L//2 - len//2, genome flanks either side."""
+    def place(allele):
+        left = length // 2 - len(allele) // 2
+        before = seq[max(pos0 - left, 0):pos0].rjust(left, "N")
+        after = (seq[pos0 + len(ref):] + "N" * length)[: length - left - len(allele)]
+        return before + allele + after
+    return place(seq[pos0:pos0 + len(ref)]), place(alt)
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def test_windows_keep_the_length_and_centre_the_allele():
+    rng = np.random.default_rng(0)
+    seq = "".join(rng.choice(list("ACGT"), size=400))
+    for length in (9, 10, 101):
+        for ref_len, alt in ((1, "T"), (3, "A"), (1, "AGGCT"), (2, "C"), (1, "A" * 150)):
+            pos0 = 200
+            span = seq[pos0 - length : pos0 + ref_len + length]
+            ref_w, alt_w, ref_left, alt_left = allele_windows(span, ref_len, alt, length)
+            assert len(ref_w) == len(alt_w) == length
+            assert ref_w[ref_left:ref_left + ref_len] == seq[pos0:pos0 + ref_len]
+            if len(alt) <= length:
+                assert (ref_w, alt_w) == windows_by_hand(seq, pos0, seq[pos0:pos0 + ref_len], alt, length)
+                assert alt_w[alt_left:alt_left + len(alt)] == alt
+            else:  # an allele longer than the window is centre-cropped
+                assert alt_w == alt[:length] and alt_left == 0
+    # an SNV is the predict --bed window of its base, with the base changed
+    span = seq[150:251]
+    ref_w, alt_w, _, _ = allele_windows(span, 1, "A", 50)
+    assert ref_w == seq[175:225] and alt_w == seq[175:200] + "A" + seq[201:225]
+
+
+# --------------------------------------------------------------------------- science
+
+
+def test_effects_agree_with_predict_on_the_windows(tiny_run, genome, tmp_path):
+    """Every probability equals predict() on the REF and ALT windows built independently."""
+    model, seqs, length = tiny_run.model, genome["seqs"], tiny_run.model.length
+    lines = [snv("chr1", 400 + CENTRE, "A", seqs, "site"), snv("chr2", 700 + 2, "T", seqs),
+             snv("chr1", 2600, other_base(seqs["chr1"][2600]), seqs), snv("chr1", 20, "G", seqs),
+             f"chr1\t1000\tdel\t{seqs['chr1'][999:1003]}\t{seqs['chr1'][999]}\t.\t.\t.",
+             f"chr2\t1900\tins\t{seqs['chr2'][1899]}\t{seqs['chr2'][1899]}GATTACA\t.\t.\t."]
+    vcf = write_vcf(tmp_path / "v.vcf", lines)
+    table = genocnn.variant_effects(model, vcf, genome["path"])
+    assert len(table) == len(lines)
+    refs, alts = zip(*(windows_by_hand(seqs[r.chrom], r.pos - 1, r.ref, r.alt, length)
+                       for r in table.itertuples()))
+    p_ref = genocnn.predict(model, list(refs))["bound"].to_numpy()
+    p_alt = genocnn.predict(model, list(alts))["bound"].to_numpy()
+    np.testing.assert_allclose(table["ref_bound"], p_ref, atol=1e-6)
+    np.testing.assert_allclose(table["alt_bound"], p_alt, atol=1e-6)
+    np.testing.assert_allclose(table["diff_bound"], p_alt - p_ref, atol=1e-6)
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    np.testing.assert_allclose(table["logfc_bound"], logit(p_alt) - logit(p_ref), atol=1e-3)
+
+
+def test_destroying_a_site_scores_negative_and_random_snvs_near_zero(tiny_run, genome, tmp_path):
+    seqs = genome["seqs"]
+    site = [snv(c, s + CENTRE, "A" if seqs[c][s + CENTRE] != "A" else "C", seqs, "site")
+            for c, starts in SITES.items() for s in starts]
+    rng = np.random.default_rng(3)
+    far = [snv("chr1", int(p), other_base(seqs["chr1"][int(p)]), seqs, "random") for p in rng.integers(2000, 2900, 8)]
+    table = genocnn.variant_effects(tiny_run.model, write_vcf(tmp_path / "v.vcf", site + far), genome["path"])
+    destroyed, random = (table.loc[table["id"] == k, "logfc_bound"] for k in ("site", "random"))
+    assert destroyed.max() < -0.05 and destroyed.mean() < 5 * -random.abs().mean()
+
+
+def test_batch_size_does_not_change_the_table(tiny_run, genome, tmp_path):
+    seqs = genome["seqs"]
+    lines = [snv("chr1", p, other_base(seqs["chr1"][p], p % 3), seqs) for p in range(300, 600, 7)]
+    vcf = write_vcf(tmp_path / "v.vcf", lines)
+    one = genocnn.variant_effects(tiny_run.model, vcf, genome["path"], batch_size=1)  # 4 alleles per block
+    big = genocnn.variant_effects(tiny_run.model, vcf, genome["path"], batch_size=4096)
+    pd.testing.assert_frame_equal(one, big, atol=1e-6)
+
+
+def test_null_gives_context_matched_empirical_pvalues(tiny_run, genome, tmp_path):
+    seqs = genome["seqs"]
+    lines = [snv("chr1", 400 + CENTRE, "A", seqs, "site"), snv("chr1", 1500 + CENTRE, "A", seqs, "site"),
+             snv("chr1", 2500, other_base(seqs["chr1"][2500]), seqs, "random"),
+             f"chr1\t1000\tdel\t{seqs['chr1'][999:1003]}\t{seqs['chr1'][999]}\t.\t.\t."]
+    vcf = write_vcf(tmp_path / "v.vcf", lines)
+    a = genocnn.variant_effects(tiny_run.model, vcf, genome["path"], null=99, seed=1)
+    p = a["pvalue_bound"]
+    assert p.iloc[:3].between(1 / 100, 1).all() and np.isnan(p.iloc[3])  # indels get none
+    assert max(p.iloc[0], p.iloc[1]) <= 0.15 < p.iloc[2]
+    assert ((p.iloc[:3] * 100).round(6) % 1 == 0).all()  # (1 + k) / (N + 1)
+    again = genocnn.variant_effects(tiny_run.model, write_vcf(tmp_path / "w.vcf", lines[:1]), genome["path"],
+                                    null=99, seed=1)
+    assert again["pvalue_bound"].iloc[0] == p.iloc[0]  # a variant's p-value does not depend on the others
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def test_cli_writes_table_vcf_and_logos_plain_and_bgzip(tiny_run, genome, tmp_path):
+    import cyvcf2
+
+    seqs = genome["seqs"]
+    ref = seqs["chr1"][404]
+    lines = [f"chr1\t405\tmulti\t{ref}\t{other_base(ref, 0)},{other_base(ref, 1)},<DEL>\t.\t.\t.",
+             snv("chr2", 703, "T", seqs, "b"), "chr2\t1200\tstar\tA\t*\t.\t.\t.",
+             f"chr1\t1000\tdel\t{seqs['chr1'][999:1003]}\t{seqs['chr1'][999]}\t.\t.\t."]
+    tables = []
+    for compress in (False, True):
+        vcf = write_vcf(tmp_path / f"in{compress:d}.vcf{'.gz' if compress else ''}", lines, compress=compress)
+        out, out_vcf = tmp_path / f"o{compress:d}" / "effects.tsv", tmp_path / f"o{compress:d}" / "scored.vcf.gz"
+        result = cli(tiny_run.run_dir, "--vcf", vcf, "--genome", genome["path"], "--out", out,
+                     "--out-vcf", out_vcf, "--top", 2, "--quiet")
+        assert result.exit_code == 0, result.output
+        assert "4 alleles of 4 VCF records scored" in result.stdout
+        assert "skipped: 2 symbolic ALT" in result.stdout
+        table = pd.read_csv(out, sep="\t", dtype={"id": str})
+        assert list(table.columns) == ["chrom", "pos", "id", "ref", "alt", "ref_match", "ref_bound",
+                                       "alt_bound", "diff_bound", "logfc_bound"]
+        assert list(table["id"]) == ["multi", "multi", "b", "del"] and table["ref_match"].all()
+        logos = sorted((out.parent / "effects_logos").glob("*.png"))
+        assert len(logos) == 2 and all(p.stat().st_size > 1000 for p in logos)
+        reader = cyvcf2.VCF(str(out_vcf))  # kept open: its records point into its header
+        scored = list(reader)
+        assert [v.POS for v in scored] == [405, 704, 1200, 1000]
+        multi = scored[0].INFO.get("GENOCNN_LOGFC_bound")
+        np.testing.assert_allclose(multi[:2], table["logfc_bound"][:2], rtol=1e-4)
+        assert multi[2] is None  # the <DEL> ALT: missing (".")
+        assert scored[2].INFO.get("GENOCNN_LOGFC_bound") is None
+        tables.append(table)
+    pd.testing.assert_frame_equal(*tables)
+
+
+def test_cli_ref_mismatch_scored_from_the_genome_or_skipped(tiny_run, genome, tmp_path):
+    seqs = genome["seqs"]
+    base = seqs["chr1"][404]
+    wrong = other_base(base, 0)
+    lines = [f"chr1\t405\tmm\t{wrong}\t{other_base(base, 1)}\t.\t.\t.", snv("chr1", 2000, "A", seqs, "ok")]
+    vcf = write_vcf(tmp_path / "v.vcf", lines)
+    out = tmp_path / "e.tsv"
+    result = cli(tiny_run.run_dir, "--vcf", vcf, "--genome", genome["path"], "--out", out, "--top", 0)
+    assert result.exit_code == 0, result.output
+    assert f"{vcf}: REF differs from {genome['path']} for 1 allele(s) (first: line 5" in result.stderr
+    assert "--skip-ref-mismatch" in result.stderr
+    table = pd.read_csv(out, sep="\t")
+    assert list(table["ref_match"]) == [False, True]
+    right = write_vcf(tmp_path / "r.vcf", [f"chr1\t405\tmm\t{base}\t{other_base(base, 1)}\t.\t.\t."])
+    expected = genocnn.variant_effects(tiny_run.model, right, genome["path"])
+    assert table["logfc_bound"].iloc[0] == pytest.approx(expected["logfc_bound"].iloc[0], abs=1e-5)
+    result = cli(tiny_run.run_dir, "--vcf", vcf, "--genome", genome["path"], "--out", out, "--top", 0,
+                 "--skip-ref-mismatch")
+    assert result.exit_code == 0, result.output
+    assert "1 alleles of 2 VCF records scored" in result.stdout and "skipped: 1 REF mismatch" in result.stdout
+    assert list(pd.read_csv(out, sep="\t")["id"]) == ["ok"]
+
+
+def test_cli_chr_prefix_is_matched_with_a_note(tiny_run, genome, tmp_path):
+    seqs = genome["seqs"]
+    lines = [snv("chr1", 404, "A", seqs).replace("chr1", "1", 1), snv("chr2", 100, "A", seqs).replace("chr2", "2", 1)]
+    vcf = write_vcf(tmp_path / "v.vcf", lines, header=[h.replace("ID=chr", "ID=") for h in HEADER])
+    out = tmp_path / "e.tsv"
+    result = cli(tiny_run.run_dir, "--vcf", vcf, "--genome", genome["path"], "--out", out, "--top", 0)
+    assert result.exit_code == 0, result.output
+    assert "chromosome names matched" in result.stderr and "1 -> chr1" in result.stderr
+    table = pd.read_csv(out, sep="\t", dtype={"chrom": str})
+    assert list(table["chrom"]) == ["1", "2"]
+    same = genocnn.variant_effects(tiny_run.model, write_vcf(tmp_path / "w.vcf", [snv("chr1", 404, "A", seqs)]),
+                                   genome["path"])
+    assert table["logfc_bound"].iloc[0] == pytest.approx(same["logfc_bound"].iloc[0], abs=1e-5)
+
+
+RECORD = "chr1\t405\t.\tG\tA\t.\t.\t."
+
+
+@pytest.mark.parametrize("lines, line, needle", [
+    ([RECORD], 1, "no VCF header"),
+    (HEADER[:-1] + [RECORD], 4, "no VCF header"),
+    (HEADER + [RECORD, "chr1\tx\t.\tA\tG\t.\t.\t."], 6, "malformed VCF record"),
+    (HEADER + ["chr1\t405\t.\tA"], 5, "malformed VCF record"),
+    (HEADER + [RECORD, "chr1\t405\t.\tA\tG\t.\t.\t.", "chr1\t406\t.\tXYZ\tG\t.\t.\t."], 7, "not a DNA sequence"),
+    (HEADER + ["chr1\t405\t.\tA\tQ\t.\t.\t."], 5, "not a DNA sequence"),
+    (HEADER + ["chr9\t405\t.\tA\tG\t.\t.\t."], 5, "chromosome 'chr9' is not in"),
+    (HEADER + ["chr2\t2000\t.\tAC\tG\t.\t.\t."], 5, "runs past the end of chr2"),
+    (HEADER + ["chr1\t0\t.\tA\tG\t.\t.\t."], 5, "VCF positions start at 1"),
+])
+def test_cli_bad_vcf_names_file_and_line(lines, line, needle, tiny_run, genome, tmp_path):
+    vcf = tmp_path / "bad.vcf"
+    vcf.write_text("\n".join(lines) + "\n")
+    out, out_vcf = tmp_path / "out" / "e.tsv", tmp_path / "out" / "s.vcf"
+    result = cli(tiny_run.run_dir, "--vcf", vcf, "--genome", genome["path"], "--out", out, "--out-vcf", out_vcf)
+    err = assert_user_error(result, f"{vcf}: line {line}", outputs=[out, out_vcf, out.parent / "e_logos"])
+    assert needle in err
+
+
+def test_cli_out_vcf_needs_declared_tags(tiny_run, genome, tmp_path):
+    vcf = write_vcf(tmp_path / "v.vcf", [RECORD, "chr1\t500\t.\tA\tG\t.\t.\tDP=3"])
+    out, out_vcf = tmp_path / "e.tsv", tmp_path / "s.vcf.gz"
+    err = assert_user_error(cli(tiny_run.run_dir, "--vcf", vcf, "--genome", genome["path"], "--out", out,
+                                "--out-vcf", out_vcf, "--top", 0), f"{vcf}: line 6", [out, out_vcf])
+    assert "--out-vcf" in err and "not all declared" in err
+
+
+def test_cli_missing_files(tiny_run, genome, tmp_path):
+    vcf = write_vcf(tmp_path / "v.vcf", [RECORD])
+    out = tmp_path / "e.tsv"
+    assert_user_error(cli(tiny_run.run_dir, "--vcf", tmp_path / "none.vcf", "--genome", genome["path"],
+                          "--out", out), tmp_path / "none.vcf", [out])
+    err = assert_user_error(cli(tiny_run.run_dir, "--vcf", vcf, "--genome", tmp_path / "none.fa", "--out", out),
+                            tmp_path / "none.fa", [out])
+    assert "no such genome" in err
+
+
+def test_cli_unindexed_genome_in_a_read_only_folder(tiny_run, genome, tmp_path):
+    """Refused with one line naming the genome, no output (run as another user when we are root)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    shutil.copy(genome["path"], folder / "genome.fa")
+    vcf = write_vcf(tmp_path / "v.vcf", [snv("chr1", 404, "A", genome["seqs"])])
+    out = tmp_path / "out" / "e.tsv"
+    folder.chmod(0o555)
+    try:
+        command = [sys.executable, "-m", "genocnn", "variants", str(tiny_run.run_dir), "--vcf", str(vcf),
+                   "--genome", str(folder / "genome.fa"), "--out", str(out), "--top", "0"]
+        if os.geteuid() == 0:  # root writes anywhere; a user namespace takes that away
+            if shutil.which("unshare") is None:
+                pytest.skip("running as root without unshare")
+            command = ["unshare", "-U", *command]
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+    finally:
+        folder.chmod(0o755)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert f"{folder / 'genome.fa'}: cannot write its index" in done.stderr and "samtools faidx" in done.stderr
+    assert not out.exists() and not (folder / "genome.fa.fai").exists()
+
+
+def test_cli_gzip_vcf_and_blank_lines(tiny_run, genome, tmp_path):
+    seqs = genome["seqs"]
+    vcf = tmp_path / "v.vcf.gz"
+    with gzip.open(vcf, "wt") as fh:  # plain gzip (not bgzip) is read too
+        fh.write("\n".join([*HEADER, snv("chr1", 404, "A", seqs), "", snv("chr2", 50, "A", seqs)]) + "\n\n")
+    out = tmp_path / "e.tsv"
+    result = cli(tiny_run.run_dir, "--vcf", vcf, "--genome", genome["path"], "--out", out, "--top", 0)
+    assert result.exit_code == 0, result.output
+    assert list(pd.read_csv(out, sep="\t")["pos"]) == [405, 51]
