@@ -412,8 +412,9 @@ def export_motifs(
         # its own site threshold (distinct_motifs' default), not the per-filter one
         distinct = distinct_motifs(model, x, ordered, [clusters[m.name] for m in ordered], p_value=cluster_p_value)
         step("naming distinct motifs, files and logos")
-        grouped = export_named_motifs(distinct.motifs, out, "clusters", lambda names: cluster_table(distinct, names),
-                                      CLUSTERS_FILE, db, release, tax_group, logo_dir=LOGO_DIR, progress=progress)
+        grouped = export_named_motifs(distinct.motifs, out, "clusters",
+                                      lambda names: cluster_table(distinct, names), CLUSTERS_FILE, db, release,
+                                      tax_group, logo_dir=LOGO_DIR, progress=progress)
         step("report")
         write_report(out / REPORT_FILE, export.table, {**export.logos, **grouped.logos}, run_dir,
                      sequences if isinstance(sequences, (str, os.PathLike)) else None, len(x),

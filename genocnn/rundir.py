@@ -56,8 +56,8 @@ def check_out(run_dir: Path, resume: bool = False, force: bool = False, probe: b
     entries = sorted(n for n in os.listdir(run_dir) if not is_scratch(n))
     if entries:
         held = [n for n in RUN_FILES if n in entries]
-        what = (f"already holds a run ({', '.join(held)})" if held
-                else f"is not empty ({len(entries)} entries: {', '.join(entries[:3])}{', ...' if len(entries) > 3 else ''})")
+        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        what = f"already holds a run ({', '.join(held)})" if held else f"is not empty ({len(entries)} entries: {shown})"
         raise GenocnnError(f"{run_dir}: {what}; give `force` to overwrite it or `resume` to continue it")
 
 
