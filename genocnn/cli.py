@@ -58,7 +58,7 @@ def train(
     seed: Optional[int] = typer.Option(None, "--seed", help="Override training.seed."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory from its last.pt."),
-    force: bool = typer.Option(False, "--force", help="Overwrite the run (or other files) already in --out."),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty --out, deleting the files of the run already there first."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     bed: Optional[Path] = typer.Option(None, "--bed", help="BED/narrowPeak of bound regions, re-centred on summit or midpoint (needs --genome)."),
     genome: Optional[Path] = typer.Option(None, "--genome", help="Genome FASTA, plain or bgzip (not plain gzip); .fai built beside it."),

@@ -28,6 +28,8 @@ from typer.testing import CliRunner
 
 import genocnn
 import genocnn.atomic
+import genocnn.attribution_files
+import genocnn.export
 import genocnn.fit
 from genocnn.cli import app
 from genocnn.errors import GenocnnError
@@ -290,15 +292,12 @@ def test_disk_full_is_one_error_and_keeps_earlier_outputs(train_args, tiny_fasta
 # ------------------------------------------------------ interrupted exports
 
 
-def test_interrupted_motifs_and_attribute_leave_nothing(tiny_run, tiny_fastas, tmp_path, monkeypatch):
-    import genocnn.attribution_files
-    import genocnn.export
+def interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
 
+
+def test_interrupted_motifs_leaves_nothing(tiny_run, tiny_fastas, tmp_path, monkeypatch):
     pos, _ = tiny_fastas
-
-    def interrupt(*args, **kwargs):
-        raise KeyboardInterrupt
-
     out = tmp_path / "motifs"
     monkeypatch.setattr(genocnn.export, "write_report", interrupt)  # the last step: everything else written
     result = cli("motifs", tiny_run.run_dir, pos, "--out", out, "--device", "cpu")
@@ -314,6 +313,9 @@ def test_interrupted_motifs_and_attribute_leave_nothing(tiny_run, tiny_fastas, t
     assert [p.name for p in out.iterdir()] == ["filters.tsv"] and (out / "filters.tsv").read_text() == "earlier\n"
     assert not leftovers(tmp_path)
 
+
+def test_interrupted_attribute_leaves_nothing(tiny_run, tiny_fastas, tmp_path, monkeypatch):
+    pos, _ = tiny_fastas
     attr = tmp_path / "attr"
     calls = {"n": 0}
     real_plot = genocnn.attribution_files.plot_attribution
