@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/genocnn train --pos data/ctcf_gm12878_top500.fa --out $(RUN) --seed 0
+	$(BIN)/genocnn train --pos data/ctcf_gm12878_top500.fa --out $(RUN) --seed 0 --force
 	$(BIN)/genocnn predict $(RUN) data/ctcf_gm12878_top500.fa --out $(RUN)/predictions.tsv
 	$(BIN)/genocnn motifs $(RUN) data/ctcf_gm12878_top500.fa --out $(RUN)/motifs
 	@echo "results: $(RUN)/ (model.pt, metrics.json, predictions.tsv, motifs/)"

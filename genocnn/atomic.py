@@ -1,12 +1,17 @@
 """Write files atomically: to a temporary name beside the target, then rename.
 
-A crash or a user error mid-way leaves no half-written output behind.
+A crash or a user error mid-way leaves no half-written output behind. A full
+disk (or quota, or file size limit) is one :class:`~genocnn.errors.GenocnnError`
+naming the file, e.g. "no space left on device writing run/last.pt"; the file
+it would have replaced is left as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +19,26 @@ from pathlib import Path
 from .errors import GenocnnError
 
 
+#: Write errors that mean the disk (or the user's share of it) is full.
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _full(exc: OSError, target: Path) -> GenocnnError:
+    return GenocnnError(f"{os.strerror(exc.errno).lower()} writing {target}")
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _check_parents(target: Path) -> None:
+    for parent in (target.parent, *target.parent.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise GenocnnError(f"{parent}: exists and is not a directory; cannot write {target}")
+            break
 
 
 @contextlib.contextmanager
@@ -46,15 +67,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     target = Path(path)
     if target.is_dir():
         raise GenocnnError(f"{target}: is a directory; give a file name to write")
-    for parent in (target.parent, *target.parent.parents):
-        if parent.exists():
-            if not parent.is_dir():
-                raise GenocnnError(f"{parent}: exists and is not a directory; cannot write {target}")
-            break
+    _check_parents(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
+        if exc.errno in FULL:
+            raise _full(exc, target) from None
         raise GenocnnError(f"{target}: cannot write ({exc.strerror})") from None
     os.close(fd)
     tmp = Path(name)
@@ -62,6 +81,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, target)
+    except OSError as exc:
+        if exc.errno in FULL:
+            raise _full(exc, target) from None
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -82,3 +105,59 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator:
     """
     with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as fh:
         yield fh
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; its contents appear in ``path`` only if the block succeeds.
+
+    A new or empty ``path`` is replaced by renaming the folder. Into a folder
+    that already holds files, each entry written replaces its namesake (a
+    sub-folder as a whole) and other files are left alone. If the block
+    raises (an error, a KeyboardInterrupt from Ctrl-C or SIGTERM) the
+    temporary folder is removed and ``path`` is as it was. Error messages
+    name the files under ``path``, not under the temporary folder.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_dir(d / "out") as tmp:
+    ...     _ = (tmp / "a.txt").write_text("a")
+    >>> sorted(p.name for p in d.iterdir()), (d / "out" / "a.txt").read_text()
+    (['out'], 'a')
+    """
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise GenocnnError(f"{target}: exists and is not a directory")
+    _check_parents(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    except OSError as exc:
+        raise GenocnnError(f"{target}: cannot write ({exc.strerror})") from None
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give outputs the usual mode
+        try:
+            yield tmp
+        except GenocnnError as exc:
+            raise GenocnnError(str(exc).replace(str(tmp), str(target))) from None
+        _move_into(tmp, target)
+    except OSError as exc:
+        if exc.errno in FULL:
+            raise _full(exc, target) from None
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _move_into(tmp: Path, target: Path) -> None:
+    """Rename ``tmp`` onto ``target`` when that is new or empty, else move its entries in one by one."""
+    if not target.exists() or not any(target.iterdir()):
+        os.replace(tmp, target)
+        return
+    for entry in sorted(tmp.iterdir()):
+        dest = target / entry.name
+        if dest.is_dir() and not dest.is_symlink():
+            shutil.rmtree(dest)
+        os.replace(entry, dest)

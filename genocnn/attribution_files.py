@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
-from .atomic import atomic_path
+from .atomic import atomic_dir, atomic_path
 from .attribution import Attributions, attribute
 from .errors import GenocnnError
-from .export import export_named_motifs, name_columns, names_by_motif
+from .export import Steps, export_named_motifs, name_columns, names_by_motif
 from .logos import draw_contributions
 from .naming import TABLE_COLUMNS
 from .pwm import Motif
@@ -155,6 +155,7 @@ def export_attributions(
     max_seqs: int | None = None,
     plot: int = 5,
     db: str | os.PathLike | None = None,
+    progress: bool = True,
     **options,
 ) -> pd.DataFrame:
     """Attribute, find seqlet motifs, name them and draw; write everything to ``out_dir``.
@@ -164,8 +165,9 @@ def export_attributions(
     row per motif with its JASPAR (or ``db``) name when the calibrated rule of
     :mod:`genocnn.naming` gives one, and its best match),
     ``attributions.npz`` (:func:`save_attributions`) and ``logos/<id>.png``
-    for the first ``plot`` sequences. Nothing is written if the input or
-    ``db`` is bad.
+    for the first ``plot`` sequences, through a temporary folder beside
+    ``out_dir`` (:func:`~genocnn.atomic.atomic_dir`): nothing is written if the
+    input or ``db`` is bad or the run is interrupted.
 
     Parameters
     ----------
@@ -178,6 +180,8 @@ def export_attributions(
         Sequences to draw.
     db : path, optional
         Motif file to name the motifs against instead of JASPAR CORE.
+    progress : bool
+        Progress bars on stderr (on a terminal): the steps, and the plots.
     **options
         To :func:`~genocnn.seqlets.motifs_from_attributions`.
 
@@ -186,12 +190,21 @@ def export_attributions(
     pandas.DataFrame
         Columns :data:`SEQLET_COLUMNS`.
     """
+    step = Steps("attribute", 5, progress)
+    step(f"contributions ({method})")
     res = attribute(model, sequences, method, task, max_seqs)
+    step("seqlet motifs")
     motifs = motifs_from_attributions(res.attr, res.x, **options)
-    export = export_named_motifs(motifs, out_dir, SEQLET_STEM, lambda names: seqlet_table(motifs, names),
-                                 SEQLET_TABLE, db)
-    out = Path(out_dir)
-    save_attributions(out / ATTRIBUTIONS_FILE, res.ids, res.x, res.attr)
-    for i, stem in enumerate(_file_names(res.ids[:plot])):
-        plot_attribution(res.attr[i], out / LOGO_DIR / f"{stem}.png", title=res.ids[i])
+    with atomic_dir(out_dir) as out:  # the folder appears whole, or not at all
+        step("naming (Tomtom) and files")
+        export = export_named_motifs(motifs, out, SEQLET_STEM, lambda names: seqlet_table(motifs, names),
+                                     SEQLET_TABLE, db)
+        step("saving the contribution maps")
+        save_attributions(out / ATTRIBUTIONS_FILE, res.ids, res.x, res.attr)
+        step("plots")
+        stems = _file_names(res.ids[:plot])
+        for i, stem in tqdm(enumerate(stems), total=len(stems), desc="plots", unit="plot", leave=False,
+                            disable=None if progress else True):
+            plot_attribution(res.attr[i], out / LOGO_DIR / f"{stem}.png", title=res.ids[i])
+    step.close()
     return export.table

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import pickle
 import zipfile
@@ -15,7 +14,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
-from .atomic import atomic_path
+from .atomic import atomic_open
 from .config import Config, config_from_dict
 from .devices import resolve_device
 from .errors import GenocnnError
@@ -36,8 +35,8 @@ def save_checkpoint(model: ConvNet, config: Config, tasks: list[str], path: str 
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "calibration": model.calibration,
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    with atomic_open(path, "wb") as fh:  # a Python handle: a full disk raises OSError, not RuntimeError
+        torch.save(state, fh)
 
 
 def load_model(run_dir: str | os.PathLike, device: str | torch.device | None = "cpu") -> ConvNet:
@@ -55,6 +54,9 @@ def load_model(run_dir: str | os.PathLike, device: str | torch.device | None = "
     path = Path(run_dir)
     if path.is_dir():
         path = path / "model.pt"
+    if not path.is_file() and (path.parent / "last.pt").is_file():
+        raise GenocnnError(f"{path.parent}: training did not finish (last.pt but no model.pt); "
+                           f"finish it with: genocnn train --resume {path.parent}")
     if not path.is_file():
         raise GenocnnError(f"{run_dir}: not a genocnn run directory (no model.pt)")
     if not zipfile.is_zipfile(path):
@@ -95,8 +97,8 @@ def save_last(path, model, optimiser, scaler, scheduler, generator, state, confi
         "generator": generator.get_state(),
         "progress": dataclasses.asdict(state),
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    with atomic_open(path, "wb") as fh:
+        torch.save(payload, fh)
 
 
 def load_last(path: Path) -> dict:
@@ -130,19 +132,3 @@ def file_record(path: str | os.PathLike) -> dict:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return {"path": str(path), "bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
-
-
-def check_inputs(path: Path, meta: dict, resume: bool) -> None:
-    """On resume, refuse input files or data options that changed since the run started."""
-    if not resume or not path.is_file():
-        return
-    before = json.loads(path.read_text())
-    started = before.get("data_options", meta.get("data_options", {}))  # runs of 0.1.0 recorded none
-    changed = [k for k, v in meta.get("data_options", {}).items() if started.get(k) != v]
-    if changed:
-        options = ", ".join(f"--{k.replace('_', '-')}" for k in changed)
-        raise GenocnnError(f"{path}: the run was started with other {options}; resume with the same options")
-    if [(f["bytes"], f["sha256"]) for f in before.get("inputs", [])] != [
-        (f["bytes"], f["sha256"]) for f in meta["inputs"]
-    ]:
-        raise GenocnnError(f"{path}: the input files differ from those the run was started with")

@@ -86,6 +86,7 @@ def train(
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split, the shuffles and the weights.  [default: training.seed of the config, 0]"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory from its last.pt."),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty --out, deleting the files of the run already there first."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     bed: Optional[Path] = typer.Option(None, "--bed", help="BED/narrowPeak of bound regions, re-centred on summit or midpoint (needs --genome)."),
     genome: Optional[Path] = typer.Option(None, "--genome", help="Genome FASTA, plain or bgzip (not plain gzip); .fai built beside it."),
@@ -106,11 +107,12 @@ def train(
     held = [[c.strip() for c in (names or "").split(",") if c.strip()] for names in (valid_chroms, test_chroms)]
     run = run_training(
         pos, neg, out, config, epochs, seed, device, progress=not quiet,
-        fasta=fasta, labels=labels, overrides=set_, resume=resume is not None, command=sys.argv,
+        fasta=fasta, labels=labels, overrides=set_, resume=resume is not None, force=force, command=sys.argv,
         bed=bed, genome=genome, negatives=negatives, skip_bad=skip_bad,
         valid_chroms=held[0], test_chroms=held[1],
     )
     if Distributed().is_main:
+        typer.echo(run.stopping)
         per_task = run.metrics["tasks"]
         if len(per_task) > 1:
             for name, m in per_task.items():
@@ -344,8 +346,15 @@ def variants(
         typer.echo(f"ISM logos of the top {len(res.logos)}: {res.logos[0].parent}/")
 
 
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM unwinds as Ctrl-C does: temporary outputs are removed
+
+
 def main() -> None:
     """Console-script entry point."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _interrupted)
     app(prog_name="genocnn")
 
 

@@ -20,8 +20,9 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
-from .atomic import atomic_open
+from .atomic import atomic_dir, atomic_open
 from .clusters import DistinctMotifs, distinct_motifs
 from .compare import cluster_motifs
 from .inference import encode_for
@@ -35,6 +36,27 @@ from .report import REPORT_FILE, write_report
 MOTIF_SUFFIXES = {"meme": "meme", "jaspar": "jaspar", "transfac": "transfac", "homer": "motif"}
 LOGO_DIR = "logos"
 CLUSTERS_FILE = "clusters.tsv"
+
+
+class Steps:
+    """One progress bar over the named steps of a command, shown on a terminal (stderr) unless ``progress`` is False.
+
+    Call it with the next step's name; :meth:`close` it at the end.
+    """
+
+    def __init__(self, desc: str, total: int, progress: bool = True) -> None:
+        self.bar = tqdm(total=total, desc=desc, unit="step", disable=None if progress else True, leave=False,
+                        bar_format="{desc}: {n_fmt}/{total_fmt} steps [{elapsed}] {postfix}")
+        self.started = False
+
+    def __call__(self, name: str) -> None:
+        if self.started:
+            self.bar.update()
+        self.started = True
+        self.bar.set_postfix_str(name)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def motif_files(stem: str) -> dict[str, str]:
@@ -119,6 +141,7 @@ def export_named_motifs(
     n_other: int = N_OTHER,
     logo_dir: str | None = None,
     allow_empty: bool = True,
+    progress: bool = False,
 ) -> Export:
     """Name motifs against a database, write them in every format, then the table and logos.
 
@@ -154,6 +177,8 @@ def export_named_motifs(
     allow_empty : bool
         With no motifs, write no motif files (True) or fail as
         :func:`~genocnn.motif_io.write_motifs` does (False).
+    progress : bool
+        A progress bar over the logos (on a terminal).
 
     Returns
     -------
@@ -173,19 +198,21 @@ def export_named_motifs(
         table.to_csv(fh, sep="\t", index=False, float_format="%.4g")
     logos = {}
     if logo_dir is not None:
-        logos = _write_logos(out / logo_dir, motifs, names, database.targets if database else [])
+        logos = _write_logos(out / logo_dir, motifs, names, database.targets if database else [], progress)
     return Export(table, names, logos, label, collection)
 
 
-def _write_logos(folder: Path, motifs: Sequence[Motif], names: pd.DataFrame, targets: Sequence[Motif]
-                 ) -> dict[str, Path]:
+def _write_logos(folder: Path, motifs: Sequence[Motif], names: pd.DataFrame, targets: Sequence[Motif],
+                 progress: bool = False) -> dict[str, Path]:
     """``folder/<motif>.png`` per motif: above its best match when named, alone otherwise."""
     from .logos import LogoWriter  # matplotlib: only when drawing
 
     by_id = {t.name: t for t in targets}
     paths = {}
     with LogoWriter() as writer:
-        for m, row in zip(motifs, names.to_dict("records")):
+        rows = tqdm(list(zip(motifs, names.to_dict("records"))), desc="logos", unit="logo", leave=False,
+                    disable=None if progress else True)
+        for m, row in rows:
             path = folder / f"{m.name}.png"
             title = f"{m.name}  ({m.information_content:.1f} bits, {m.sites} sites)"
             match = by_id.get(row["jaspar_id"]) if row["jaspar_name"] else None
@@ -306,10 +333,12 @@ def export_motifs(
     release: str | None = None,
     tax_group: str | None = "vertebrates",
     cluster_p_value: float = 1e-4,
+    progress: bool = True,
 ) -> pd.DataFrame:
     """Extract, rank, name and cluster a model's first-layer motifs; write files, logos, report.
 
-    Writes to ``out_dir`` the distinct motifs (:func:`~genocnn.clusters.distinct_motifs`:
+    Writes to ``out_dir`` (through a temporary folder beside it, so it appears
+    whole or not at all: :func:`~genocnn.atomic.atomic_dir`) the distinct motifs (:func:`~genocnn.clusters.distinct_motifs`:
     one full-length, site-based motif per group of filters that learned the
     same motif, ranked by the influence of the whole group) as
     ``clusters.meme``, ``clusters.jaspar``, ``clusters.transfac``,
@@ -346,6 +375,8 @@ def export_motifs(
         JASPAR release (None: the latest) and taxonomic group (None: all).
     cluster_p_value : float
         Tomtom p-value below which two motifs are linked (``cluster_motifs``).
+    progress : bool
+        Progress bars on stderr (on a terminal): the steps, and the logos.
 
     Returns
     -------
@@ -353,6 +384,8 @@ def export_motifs(
         See :func:`motif_table`.
     """
     cfg = model.run_config.motifs
+    step = Steps("motifs", 7, progress)
+    step("extracting filter motifs")
     x = encode_for(model, sequences)
     found = extract_motifs(
         model, x,
@@ -360,24 +393,33 @@ def export_motifs(
         min_sites=cfg.min_sites if min_sites is None else min_sites,
         pseudocount=cfg.pseudocount,
     )
+    step("influence (each filter nullified)")
     effects = nullification_effects(model, x)
     motifs = MotifList([trim(m, cfg.trim_ic) for m in found], found.skipped)
     order = np.argsort(-effects.influence.mean(axis=1)[[m.extra["filter"] for m in motifs]], kind="stable")
     ordered = [motifs[i] for i in order]
+    step("clustering (Tomtom)")
     clusters = dict(zip([m.name for m in ordered], cluster_motifs(ordered, cluster_p_value).tolist()))
 
     def tabulate(names: pd.DataFrame) -> pd.DataFrame:
         return motif_table(motifs, effects.influence, names, list(model.tasks), effects.loss_change, clusters)
 
-    export = export_named_motifs(ordered, out_dir, "motifs", tabulate, "filters.tsv", db, release, tax_group,
-                                 logo_dir=LOGO_DIR, allow_empty=False)
-    # its own site threshold (distinct_motifs' default), not the per-filter one
-    distinct = distinct_motifs(model, x, ordered, [clusters[m.name] for m in ordered], p_value=cluster_p_value)
-    grouped = export_named_motifs(distinct.motifs, out_dir, "clusters", lambda names: cluster_table(distinct, names),
-                                  CLUSTERS_FILE, db, release, tax_group, logo_dir=LOGO_DIR)
-    write_report(Path(out_dir) / REPORT_FILE, export.table, {**export.logos, **grouped.logos}, run_dir,
-                 sequences if isinstance(sequences, (str, os.PathLike)) else None, len(x),
-                 export.release, export.collection, clusters=grouped.table)
+    with atomic_dir(out_dir) as out:  # the folder appears whole, or not at all
+        step("naming (Tomtom), files and logos")
+        export = export_named_motifs(ordered, out, "motifs", tabulate, "filters.tsv", db, release, tax_group,
+                                     logo_dir=LOGO_DIR, allow_empty=False, progress=progress)
+        step("distinct motifs")
+        # its own site threshold (distinct_motifs' default), not the per-filter one
+        distinct = distinct_motifs(model, x, ordered, [clusters[m.name] for m in ordered], p_value=cluster_p_value)
+        step("naming distinct motifs, files and logos")
+        grouped = export_named_motifs(distinct.motifs, out, "clusters",
+                                      lambda names: cluster_table(distinct, names), CLUSTERS_FILE, db, release,
+                                      tax_group, logo_dir=LOGO_DIR, progress=progress)
+        step("report")
+        write_report(out / REPORT_FILE, export.table, {**export.logos, **grouped.logos}, run_dir,
+                     sequences if isinstance(sequences, (str, os.PathLike)) else None, len(x),
+                     export.release, export.collection, clusters=grouped.table)
+    step.close()
     export.table.attrs["clusters"] = grouped.table
     return export.table
 

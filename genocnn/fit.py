@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .atomic import atomic_open
 from .checkpoint import save_last
 from .config import Config
 from .data import Dataset
 from .devices import Distributed
+from .errors import GenocnnError
 from .encode import reverse_complement
 from .inference import predict_logits
 from .metrics import evaluate
@@ -69,12 +72,19 @@ def train_step(
         Add the reverse complement of every sequence (same labels).
     amp_dtype : torch.dtype, optional
         Autocast to this type (bfloat16 / float16); None for full precision.
+
+    Raises
+    ------
+    FloatingPointError
+        When the loss is NaN or infinite; no step is taken then.
     """
     if rc_augment:
         x, y = torch.cat([x, reverse_complement(x)]), torch.cat([y, y])
     with torch.autocast(x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
         logits = net(x)
     loss = masked_bce(logits.float(), y, pos_weight)
+    if not math.isfinite(float(loss.detach())):
+        raise FloatingPointError(f"the loss is {float(loss.detach())}")
     optimiser.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.step(optimiser)
@@ -115,12 +125,16 @@ def fit(
     last_path: Path | None = None,
     resume: dict | None = None,
     dist: Distributed | None = None,
+    history_path: Path | None = None,
 ) -> tuple[ConvNet, pd.DataFrame]:
     """Train ``model`` on ``data[split.train]`` with early stopping on ``data[split.valid]``.
 
     After every epoch the full training state (weights, optimiser, LR schedule, RNG, early
     stopping) is written atomically to ``last_path``; passing that state back
     as ``resume`` continues to the same final weights as an uninterrupted run.
+    The history so far is written (atomically) to ``history_path`` after it.
+    A NaN or infinite loss stops training with a :class:`GenocnnError` naming
+    the epoch and batch; ``last_path`` then still holds the previous epoch.
 
     Returns the best model (by validation AUROC, eval mode, CPU) and the
     per-epoch history.
@@ -165,12 +179,18 @@ def fit(
         net.train()
         order = torch.randperm(len(train_x), generator=generator)
         total, count = 0.0, 0
-        for i in range(0, len(order), cfg.batch_size):
+        for batch, i in enumerate(range(0, len(order), cfg.batch_size), 1):
             idx = dist.shard(order[i : i + cfg.batch_size])
             xb = train_x[idx].to(device, non_blocking=True)
             yb = train_y[idx].to(device, non_blocking=True)
-            loss = train_step(net, optimiser, scaler, xb, yb, pos_weight, cfg.rc_augment,
-                              amp_dtype if use_amp else None)
+            try:
+                loss = train_step(net, optimiser, scaler, xb, yb, pos_weight, cfg.rc_augment,
+                                  amp_dtype if use_amp else None)
+            except FloatingPointError as exc:
+                bar.close()
+                kept = f"{last_path} keeps epoch {state.epoch}" if last_path and state.epoch else "no epoch kept"
+                raise GenocnnError(f"training stopped at epoch {epoch}, batch {batch}: {exc} ({kept}); "
+                                   "lower training.lr (--set training.lr=...) and train again") from None
             n = len(xb) * (2 if cfg.rc_augment else 1)
             total += loss * n
             count += n
@@ -200,6 +220,9 @@ def fit(
             scheduler.step()
         if last_path is not None and dist.is_main:
             save_last(last_path, model, optimiser, scaler, scheduler, generator, state, config, data.tasks)
+        if history_path is not None and dist.is_main:
+            with atomic_open(history_path) as fh:
+                pd.DataFrame(state.rows).to_csv(fh, sep="\t", index=False)
         bar.update(1)
         bar.set_postfix(loss=f"{total / max(count, 1):.4f}", val_auroc=f"{valid['auroc']:.4f}")
     bar.close()

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from .atomic import atomic_open
 from .calibration import calibrate
-from .checkpoint import check_inputs, file_record, load_last, save_checkpoint
+from .checkpoint import file_record, load_last, save_checkpoint
 from .config import Config, apply_overrides, config_from_dict, dump_config, load_config
 from .data import Dataset, GenomeData, load_bed, load_labelled, load_pos_neg
 from .devices import Distributed, resolve_device
@@ -31,6 +31,8 @@ from .fit import seed_everything, fit, positive_weights
 from .inference import predict_logits
 from .metrics import evaluate
 from .models import ConvNet, build_model
+from .rundir import (RunLock, check_out, check_recorded_inputs, check_resumed_config, claim, recorded_inputs,
+                     recorded_run)
 from .splits import Split, chrom_split, split_indices
 
 
@@ -56,6 +58,34 @@ class Run:
     config: Config
     metrics: dict
     history: pd.DataFrame
+
+    @property
+    def stopping(self) -> str:
+        """One line: how many epochs ran, whether early stopping ended them, and which epoch was kept."""
+        return stopping_sentence(self.history, self.config.training.epochs, self.config.training.patience)
+
+
+def stopping_sentence(history: pd.DataFrame, epochs: int, patience: int) -> str:
+    """How training ended and which epoch's weights were kept (the best validation AUROC, first of ties).
+
+    Examples
+    --------
+    >>> h = pd.DataFrame({"epoch": [1, 2, 3, 4], "valid_auroc": [0.7, 0.9, 0.9, 0.8]})
+    >>> stopping_sentence(h, 30, 2)
+    'stopped early at epoch 4 of 30 (no better validation AUROC for 2 epochs); kept epoch 2 (validation AUROC 0.9000)'
+    >>> stopping_sentence(h, 4, 5)
+    'trained all 4 epochs; kept epoch 2 (validation AUROC 0.9000)'
+    """
+    if not len(history):
+        return "trained no epoch"
+    last = int(history["epoch"].iloc[-1])
+    ran = (f"stopped early at epoch {last} of {epochs} (no better validation AUROC for {patience} epochs)"
+           if last < epochs else f"trained all {last} epochs")
+    auroc = history["valid_auroc"]
+    if auroc.isna().all():
+        return f"{ran}; kept the last epoch (no validation AUROC)"
+    best = history.loc[auroc.idxmax()]
+    return f"{ran}; kept epoch {int(best['epoch'])} (validation AUROC {best['valid_auroc']:.4f})"
 
 
 def load_dataset(
@@ -110,6 +140,12 @@ class PreparedRun:
     dist: Distributed
     resume_state: dict | None
     progress: bool
+    lock: RunLock | None = None  #: held by the main process until the run is written
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
 
 def train(
@@ -126,6 +162,7 @@ def train(
     labels: str | os.PathLike | None = None,
     overrides: Sequence[str] = (),
     resume: bool = False,
+    force: bool = False,
     command: Sequence[str] | None = None,
     bed: str | os.PathLike | None = None,
     genome: str | os.PathLike | None = None,
@@ -143,7 +180,7 @@ def train(
     neg : path, optional
         FASTA of unbound sequences; default dinucleotide-shuffled positives.
     out : path
-        Run directory to write.
+        Run directory to write: new or empty, unless ``force`` or ``resume``.
     config : Config, preset name or YAML path, optional
         Default: the built-in defaults.
     epochs, seed : int, optional
@@ -156,7 +193,13 @@ def train(
     overrides : list of str
         ``section.key=value`` config overrides, e.g. ``training.lr=3e-4``.
     resume : bool
-        Continue the run in ``out`` from its ``last.pt`` (same data and config).
+        Continue the run in ``out`` from its ``last.pt`` (from its start when
+        it has none yet). Without input files the run's recorded inputs and
+        data options are used; given ones must match them, and the config must
+        match the run's except ``training.epochs``, which may be raised.
+    force : bool
+        Write into a folder that is not empty: the files of an old run there
+        (``model.pt``, ``last.pt``, ...) are deleted first.
     command : list of str, optional
         Command line recorded in ``run.json``.
     bed, genome : path, optional
@@ -179,16 +222,19 @@ def train(
     """
     inputs = dict(pos=pos, neg=neg, fasta=fasta, labels=labels, bed=bed, genome=genome)
     run = prepare_run(out, config, epochs, seed, device, progress, inputs, overrides=overrides,
-                      resume=resume, command=command, negatives=negatives, valid_chroms=valid_chroms,
-                      test_chroms=test_chroms, skip_bad=skip_bad)
-    model, history = fit_run(run)
-    return save_run(run, model, history)
+                      resume=resume, force=force, command=command, negatives=negatives,
+                      valid_chroms=valid_chroms, test_chroms=test_chroms, skip_bad=skip_bad)
+    try:
+        model, history = fit_run(run)
+        return save_run(run, model, history)
+    finally:
+        run.release()
 
 
-def _resolve_config(config, resume_state: dict | None, where: Path, overrides: Sequence[str]) -> Config:
-    """The config of a run: the one recorded in ``last.pt`` when resuming without one, plus overrides."""
-    if resume_state is not None and config is None:
-        cfg = config_from_dict(resume_state["config"], where=str(where))
+def _resolve_config(config, recorded: dict | None, where: Path, overrides: Sequence[str]) -> Config:
+    """The config of a run: the one recorded by the run when resuming without one, plus overrides."""
+    if recorded is not None and config is None:
+        cfg = config_from_dict(recorded, where=str(where))
     else:
         cfg = config if isinstance(config, Config) else load_config(config)
     return apply_overrides(cfg, overrides) if overrides else cfg
@@ -205,22 +251,34 @@ def prepare_run(
     *,
     overrides: Sequence[str] = (),
     resume: bool = False,
+    force: bool = False,
     command: Sequence[str] | None = None,
     negatives: str | None = None,
     valid_chroms: Sequence[str] = (),
     test_chroms: Sequence[str] = (),
     skip_bad: bool = False,
 ) -> PreparedRun:
-    """Stage 1 of :func:`train`: config, device, data, split, and ``run.json`` (see :func:`train`)."""
+    """Stage 1 of :func:`train`: config, device, data, split, the run directory's lock and ``run.json``.
+
+    See :func:`train`. The main process holds the lock of the returned run
+    (``PreparedRun.lock``) until :meth:`PreparedRun.release`.
+    """
     run_dir = Path(out)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise GenocnnError(f"{run_dir}: exists and is not a directory")
+    check_out(run_dir, resume, force)
     last_path = run_dir / "last.pt"
-    resume_state = load_last(last_path) if resume else None
+    recorded = recorded_run(run_dir) if resume else None
+    resume_state = load_last(last_path) if resume and (recorded is None or last_path.exists()) else None
+    if resume and all(v is None for v in inputs.values()):
+        if recorded is None:
+            raise GenocnnError(f"{run_dir}: no run.json to take the input files from; give the data options")
+        inputs, options = recorded_inputs(recorded, run_dir / "run.json")
+        negatives, valid_chroms, test_chroms, skip_bad = (
+            options["negatives"], options["valid_chroms"], options["test_chroms"], options["skip_bad"])
     extra = [*overrides]
     extra += [f"training.epochs={epochs}"] if epochs is not None else []
     extra += [f"training.seed={seed}"] if seed is not None else []
-    cfg = _resolve_config(config, resume_state, last_path, extra)
+    started = recorded["config"] if recorded is not None else resume_state and resume_state["config"]
+    cfg = _resolve_config(config, started, run_dir / "run.json", extra)
     dist = Distributed()
     dev = dist.setup(resolve_device(device))
     if dev.type == "cpu" and hasattr(os, "sched_getaffinity") and "OMP_NUM_THREADS" not in os.environ:
@@ -229,9 +287,10 @@ def prepare_run(
         raise GenocnnError("`valid_chroms`/`test_chroms` need `bed`/`genome` data (chromosome positions)")
     data, peaks = load_dataset(cfg, **inputs, negatives=negatives, skip_bad=skip_bad, dist=dist)
     cfg = cfg.replace(data={"length": int(data.x.shape[-1])})
-    if resume_state is not None and resume_state["config"] != cfg.to_dict():
-        raise GenocnnError(f"{last_path}: the run was started with a different config or data length; "
-                           "resume with the same options")
+    if resume_state is not None:
+        check_resumed_config(resume_state["config"], cfg.to_dict(), resume_state["progress"]["epoch"], last_path)
+    elif recorded is not None:
+        check_resumed_config(recorded["config"], cfg.to_dict(), 0, run_dir / "run.json")
     if valid_chroms or test_chroms:
         split = chrom_split(peaks.chroms, data.y, valid_chroms, test_chroms, cfg.data.valid_fraction,
                             cfg.data.test_fraction, cfg.training.seed, known=peaks.genome_chroms)
@@ -251,16 +310,23 @@ def prepare_run(
         "command": list(command) if command is not None else None,
         "device": str(dev),
         "world_size": dist.world,
-        "inputs": [file_record(p) for p in inputs.values() if p is not None],
+        "inputs": [{"option": k, **file_record(os.path.abspath(p))} for k, p in inputs.items() if p is not None],
         "data_options": {"negatives": negatives, "valid_chroms": list(valid_chroms),
                          "test_chroms": list(test_chroms), "skip_bad": skip_bad},
         "config": cfg.to_dict(),
     }
+    lock = None
     if dist.is_main:
-        check_inputs(run_dir / "run.json", meta, resume)
-        with atomic_open(run_dir / "run.json") as fh:
-            json.dump(meta, fh, indent=2)
-    return PreparedRun(run_dir, cfg, data, split, dev, dist, resume_state, progress)
+        lock = claim(run_dir, resume, force)
+        try:
+            if recorded is not None:
+                check_recorded_inputs(recorded, meta, run_dir / "run.json")
+            with atomic_open(run_dir / "run.json") as fh:
+                json.dump(meta, fh, indent=2)
+        except BaseException:
+            lock.release()
+            raise
+    return PreparedRun(run_dir, cfg, data, split, dev, dist, resume_state, progress, lock)
 
 
 def fit_run(run: PreparedRun) -> tuple[ConvNet, pd.DataFrame]:
@@ -274,7 +340,7 @@ def fit_run(run: PreparedRun) -> tuple[ConvNet, pd.DataFrame]:
         torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         return fit(model, run.data, run.split, cfg, run.device, run.progress, run.run_dir / "last.pt",
-                   run.resume_state, run.dist)
+                   run.resume_state, run.dist, run.run_dir / "history.tsv")
     finally:
         torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
         run.dist.close()

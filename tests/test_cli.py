@@ -157,7 +157,8 @@ def cli_run(tiny_fastas, config_yaml, tmp_path_factory) -> Path:
 
 
 def test_train_writes_a_run(cli_run):
-    assert {p.name for p in cli_run.iterdir()} == {"model.pt", "last.pt", "run.json", "config.yaml", "history.tsv", "metrics.json"}
+    assert {p.name for p in cli_run.iterdir()} == {"model.pt", "last.pt", "run.json", "config.yaml", "history.tsv",
+                                                  "metrics.json", ".genocnn.lock"}
     metrics = json.loads((cli_run / "metrics.json").read_text())
     assert metrics["n_test"] == 60 and metrics["auroc"] > 0.8
     config = yaml.safe_load((cli_run / "config.yaml").read_text())

@@ -311,7 +311,7 @@ def test_skip_bad_reports_the_count_and_trains(genome, tmp_path):
     assert (run / "model.pt").is_file()
     # a resume must use the data options the run was started with
     result = cli(*args, "--skip-bad", "--negatives", "shuffle", "--resume", run)
-    assert result.exit_code == 2 and "other --negatives" in result.stderr, result.stderr
+    assert result.exit_code == 2 and "--negatives differs: not given in the run, shuffle given" in result.stderr, result.stderr
     assert cli(*args, "--skip-bad", "--resume", run).exit_code == 0
 
 
