@@ -203,6 +203,7 @@ def motifs(
     tax_group: str = typer.Option("vertebrates", "--tax-group", help="JASPAR taxonomic group (vertebrates, insects, plants, fungi, nematodes, urochordates, ...) or 'all'."),
     top: int = typer.Option(5, "--top", help="How many motifs to print."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Turn first-layer filters into motifs, rank them by influence, name them against JASPAR, cluster them, draw logos and an HTML report.
 
@@ -215,7 +216,7 @@ def motifs(
 
     group = None if tax_group.lower() == "all" else tax_group
     table = export_motifs(load_model(run, device), seqs, out, threshold, min_sites, db,
-                          run_dir=run, release=jaspar_release, tax_group=group)
+                          run_dir=run, release=jaspar_release, tax_group=group, progress=not quiet)
     exported = table[table["status"] == "exported"]
     distinct = table.attrs["clusters"]
     typer.echo(f"{len(distinct)} distinct motifs (clusters.tsv, clusters.meme, ...):")
@@ -300,12 +301,14 @@ def attribute(
     task: Optional[str] = typer.Option(None, "--task", help="Task to explain.  [default: the first task of the model]"),
     db: Optional[Path] = typer.Option(None, "--db", help="Motif file (MEME/JASPAR/TRANSFAC/HOMER) to name motifs against.  [default: JASPAR CORE vertebrates]"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Explain predictions base by base and cluster high-contribution seqlets into motifs."""
     from .attribution_files import export_attributions
     from .checkpoint import load_model
 
-    table = export_attributions(load_model(run, device), seqs, out, method, task or 0, max_seqs, plot, db)
+    table = export_attributions(load_model(run, device), seqs, out, method, task or 0, max_seqs, plot, db,
+                                progress=not quiet)
     typer.echo(f"{len(table)} seqlet motifs written to {out}/")
     shown = table[["motif", "seqlets", "consensus", "jaspar_name", "name_level", "jaspar_id", "e_value"]]
     if len(shown):

@@ -29,6 +29,7 @@ from typer.testing import CliRunner
 import genocnn
 import genocnn.atomic
 import genocnn.attribution_files
+import genocnn.cli
 import genocnn.export
 import genocnn.fit
 from genocnn.cli import app
@@ -376,6 +377,26 @@ def test_motifs_progress_names_every_step(tiny_run, tiny_fastas, tmp_path, monke
     quiet("extracting filter motifs")
     quiet.close()
     assert err.getvalue() == ""
+
+
+@pytest.mark.parametrize("command", ["motifs", "attribute"])
+def test_quiet_turns_the_step_bars_off(command, tiny_run, tiny_fastas, tmp_path, monkeypatch):
+    seen = []
+    original = genocnn.export.Steps.__init__
+
+    def spy(self, desc, total, progress=True):
+        seen.append(progress)
+        original(self, desc, total, progress)
+
+    monkeypatch.setattr(genocnn.export.Steps, "__init__", spy)
+    extra = ["--max-seqs", "4", "--plot", "0"] if command == "attribute" else []
+    for flags, expected in (([], True), (["--quiet"], False)):
+        seen.clear()
+        out = tmp_path / f"{command}{len(flags)}"
+        result = CliRunner().invoke(genocnn.cli.app, [command, str(tiny_run.run_dir), str(tiny_fastas[0]),
+                                                      "--out", str(out), *extra, *flags])
+        assert result.exit_code == 0, result.output
+        assert seen and set(seen) == {expected}
 
 
 # ------------------------------------------------------------------ kill loop
