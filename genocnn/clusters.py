@@ -24,9 +24,12 @@ per group:
    full-length motifs match (pieces that overlapped too little to link).
 
 Groups are ranked by their influence, the mean drop of the prediction when
-all their filters are nullified at once (:func:`group_influence`), named
-``cluster_<rank>`` (``cluster_1`` the most influential), and those the model
-does not rely on (influence <= 0) are left out.
+all their filters are nullified at once (:func:`group_influence`), taken for
+the task where it is largest (``task``: a many-TF model's motif matters to
+its own TF, and averaging over tasks would dilute it, or cancel it where
+the other tasks use it as evidence against), named ``cluster_<rank>``
+(``cluster_1`` the most influential), and those the model does not rely on
+for any task (influence <= 0) are left out.
 
 Choices, by measurement (``bench/distinct.py``; ``bench/RESULTS.md``,
 "Distinct motifs": the CTCF peaks run and 13 simulated single-TF runs):
@@ -293,8 +296,9 @@ def distinct_motifs(
         Join, once, the groups whose full-length motifs match by Tomtom
         (:func:`~genocnn.compare.cluster_motifs` at ``p_value``).
     min_influence : float or None
-        Groups whose influence is not above this are left out (default 0:
-        those the model does not rely on in ``x``); None keeps all.
+        Groups whose influence (their largest over tasks) is not above this
+        are left out (default 0: those the model relies on for no task in
+        ``x``); None keeps all.
     min_ic : float
         Flanking columns under this many bits are trimmed.
     p_value : float
@@ -309,12 +313,13 @@ def distinct_motifs(
         ``motifs``: ``cluster_1``, ``cluster_2``, ... by decreasing group
         influence, PFM shape (4, w); ``sites`` is the number of distinct
         sites, ``extra`` holds ``members`` (filter motif names, anchor
-        first), ``filters``, ``anchor``, ``sites``, ``influence``, ``group``
+        first), ``filters``, ``anchor``, ``sites``, ``influence`` (of the
+        task where it is largest, ``task``), ``group``
         (the group label), ``placements`` ({member: (column, strand)}: the
         motif column facing the filter's column 0, and +1 or -1) and
         ``trim_offset``. ``table``: one row per motif with ``motif, group,
         anchor, members, n_members, sites, width, ic, informative`` (columns
-        >= 0.5 bit), ``consensus, influence``. Groups without any site above
+        >= 0.5 bit), ``consensus, influence, task``. Groups without any site above
         the threshold are left out.
     """
     x = encode_for(model, x)
@@ -324,16 +329,18 @@ def distinct_motifs(
     if len(labels) != len(motifs):
         raise ValueError(f"{len(labels)} cluster labels for {len(motifs)} motifs")
     filters = [int(m.extra["filter"]) for m in motifs]
-    known: dict[tuple[int, ...], float] = {}
+    known: dict[tuple[int, ...], np.ndarray] = {}
 
-    def influence(sets: list[tuple[int, ...]]) -> list[float]:
+    def influence(sets: list[tuple[int, ...]]) -> list[np.ndarray]:
+        """Per-task influence, shape (T,), of each set of filters."""
         todo = list(dict.fromkeys(s for s in sets if s not in known))
-        known.update(zip(todo, group_influence(model, x, todo, batch_size=batch_size) if todo else []))
+        if todo:
+            known.update(zip(todo, group_influence(model, x, todo, per_task=True, batch_size=batch_size)))
         return [known[s] for s in sets]
 
     def build(labels: np.ndarray) -> list[Motif]:
         groups = [np.flatnonzero(labels == g) for g in dict.fromkeys(labels.tolist())]
-        single = influence([(f,) for f in filters])
+        single = [float(v.max()) for v in influence([(f,) for f in filters])]
         total = influence([tuple(filters[i] for i in g) for g in groups])
         return _group_motifs(model, x, motifs, shown, filters, groups, labels, single, total,
                              threshold, flank, merge, vote, min_ic, pseudocount, batch_size)
@@ -356,6 +363,7 @@ def _group_motifs(model, x, motifs, shown, filters, groups, labels, single, tota
                   vote, min_ic, pseudocount, batch_size) -> list[Motif]:
     """The site-based motif of each group (unnamed, unranked); see :func:`distinct_motifs`."""
     k = model.first_conv.kernel_size[0]
+    tasks = list(getattr(model, "tasks", None) or [f"task_{t}" for t in range(len(total[0]) if total else 0)])
     columns = {f: c for c, f in enumerate(dict.fromkeys(filters))}
     ordered, layouts = [], []
     for members in groups:
@@ -379,7 +387,8 @@ def _group_motifs(model, x, motifs, shown, filters, groups, labels, single, tota
         names = [motifs[i].name for i in members]
         full.extra.update({
             "members": names, "filters": [filters[i] for i in members], "anchor": names[0],
-            "sites": len(sites), "influence": float(total[g]), "group": int(labels[members[0]]),
+            "sites": len(sites), "influence": float(total[g].max()), "task": tasks[int(total[g].argmax())],
+            "group": int(labels[members[0]]),
             "placements": {nm: (int(a - cut), int(s)) for nm, (_, a, s) in zip(names, layout)},
             "index": [int(i) for i in members],
         })
@@ -390,10 +399,10 @@ def _group_motifs(model, x, motifs, shown, filters, groups, labels, single, tota
 def _table(found: list[Motif]) -> pd.DataFrame:
     """One row per distinct motif (columns as documented in :func:`distinct_motifs`)."""
     columns = ["motif", "group", "anchor", "members", "n_members", "sites", "width", "ic", "informative",
-               "consensus", "influence"]
+               "consensus", "influence", "task"]
     rows = [{"motif": m.name, "group": m.extra["group"], "anchor": m.extra["anchor"],
              "members": ",".join(m.extra["members"]), "n_members": len(m.extra["members"]),
              "sites": m.sites, "width": m.width, "ic": round(m.information_content, 3),
              "informative": int((column_information(m.ppm, m.background) >= 0.5).sum()),
-             "consensus": m.consensus, "influence": m.extra["influence"]} for m in found]
+             "consensus": m.consensus, "influence": m.extra["influence"], "task": m.extra["task"]} for m in found]
     return pd.DataFrame(rows, columns=columns)

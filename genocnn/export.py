@@ -439,16 +439,16 @@ def cluster_table(distinct: DistinctMotifs, names: pd.DataFrame) -> pd.DataFrame
     pandas.DataFrame
         ``rank, motif, members`` (filter motifs, anchor first), ``n_members,
         sites, width, ic, informative`` (columns >= 0.5 bit), ``consensus,
-        influence`` (the whole group nullified), then the naming columns of
-        :func:`name_columns` (``jaspar_name`` empty unless confidently named).
+        influence`` (the whole group nullified, in the task where the drop is
+        largest: ``task``), then the naming columns of :func:`name_columns` (``jaspar_name`` empty unless confidently named).
     """
     by_name = names_by_motif(names)
     rows = []
     for rank, r in enumerate(distinct.table.to_dict("records"), 1):
         rows.append({"rank": rank, "motif": r["motif"], "members": r["members"], "n_members": r["n_members"],
                      "sites": r["sites"], "width": r["width"], "ic": r["ic"], "informative": r["informative"],
-                     "consensus": r["consensus"], "influence": r["influence"],
+                     "consensus": r["consensus"], "influence": r["influence"], "task": r["task"],
                      **name_columns(by_name.get(r["motif"]))})
     columns = ["rank", "motif", "members", "n_members", "sites", "width", "ic", "informative", "consensus",
-               "influence", *TABLE_COLUMNS]
+               "influence", "task", *TABLE_COLUMNS]
     return pd.DataFrame(rows, columns=columns)

@@ -200,6 +200,7 @@ def _motif_rows(exported: pd.DataFrame, logos: dict[str, Path]) -> list[str]:
         motif = (f'<b>{esc(str(r["motif"]))}</b><br><span class="seq">{esc(str(r["consensus"]))}</span>'
                  f'<br><span class="small">{esc(_text(r["sites"]))} sites, {_num(r["ic"])} bits</span>')
         match = _match_cell(r)
+        task = f'<br><span class="small">{esc(str(r["task"]))}</span>' if "task" in r else ""
         logo = logos.get(r["motif"])
         img = (f'<img class="logo" alt="logo of {esc(str(r["motif"]))}" src="{_data_uri(Path(logo).read_bytes())}">'
                if logo is not None and Path(logo).is_file() else "")
@@ -217,16 +218,17 @@ def _motif_rows(exported: pd.DataFrame, logos: dict[str, Path]) -> list[str]:
 def _cluster_rows(clusters: pd.DataFrame, logos: dict[str, Path]) -> list[str]:
     """HTML table of the distinct motifs, in rank order, with their logos embedded."""
     esc = html.escape
-    head = ["rank", "motif", "members", "influence", "JASPAR name (best match)", "logo"]
+    head = ["rank", "motif", "members", "influence (task)", "JASPAR name (best match)", "logo"]
     parts = ['<table id="distinct">', "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr>"]
     for _, r in clusters.iterrows():
         motif = (f'<b>{esc(str(r["motif"]))}</b><br><span class="seq">{esc(str(r["consensus"]))}</span>'
                  f'<br><span class="small">{esc(_text(r["sites"]))} sites, {r["width"]} bp, {_num(r["ic"])} bits</span>')
+        task = f'<br><span class="small">{esc(str(r["task"]))}</span>' if "task" in r else ""
         logo = logos.get(r["motif"])
         img = (f'<img class="logo" alt="logo of {esc(str(r["motif"]))}" src="{_data_uri(Path(logo).read_bytes())}">'
                if logo is not None and Path(logo).is_file() else "")
         parts.append(f'<tr class="cluster"><td class="num">{r["rank"]}</td><td>{motif}</td>'
-                     f'<td class="small">{esc(str(r["members"]))}</td><td class="num">{_num(r["influence"])}</td>'
+                     f'<td class="small">{esc(str(r["members"]))}</td><td class="num">{_num(r["influence"])}{task}</td>'
                      f"<td>{_match_cell(r)}</td><td>{img}</td></tr>")
     parts.append("</table>")
     return parts

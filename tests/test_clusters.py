@@ -177,3 +177,26 @@ def test_singletons_are_extended_and_split_groups_joined_by_their_full_motifs():
     joined = distinct_motifs(model, x, filters, clusters=[1, 2, 3, 4, 5])
     assert sorted(sorted(m.extra["filters"]) for m in joined.motifs) == [[0, 1, 2], [3], [4]]
     assert joined.motifs[0].consensus == revcomp(MOTIF) and joined.motifs[0].sites == 120
+
+
+def test_many_task_groups_are_ranked_by_the_task_they_matter_to():
+    """A motif that drives task 0 and counts against task 1 nets out near zero on average: keep it, for task 0."""
+    cfg = ModelConfig(conv=(ConvBlock(filters=5, kernel_size=14, batch_norm=False, pool="none", dropout=0.0),),
+                      dense=(), rc_average=True)
+    model = build_model(cfg, n_tasks=2, length=60)
+    model.tasks = ("motif_task", "other_task")
+    with torch.no_grad():
+        model.first_conv.weight.copy_(one_hot(list(PIECES.values())))
+        model.first_conv.bias.fill_(-12.0)
+        model.head[-1].weight.copy_(torch.tensor([[0.5, 0.5, 1.0, 0.0, 0.0], [-1.0, -1.0, -2.0, 1.2, 0.3]]))
+        model.head[-1].bias.copy_(torch.tensor([-2.0, 0.0]))
+    model.eval()
+    x = planted()
+    per_task = group_influence(model, x, [[0, 1, 2]], per_task=True)[0]
+    assert per_task[0] > 0.05 and per_task.mean() < 0  # averaged over tasks, it would be left out
+    res = distinct_motifs(model, x, extract_motifs(model, x, min_sites=5))
+    motif = next(m for m in res.motifs if sorted(m.extra["filters"]) == [0, 1, 2])
+    assert motif.extra["task"] == "motif_task" and np.isclose(motif.extra["influence"], per_task[0])
+    other = next(m for m in res.motifs if m.extra["filters"] == [3])
+    assert other.extra["task"] == "other_task"
+    assert set(res.table["task"]) == {"motif_task", "other_task"}
