@@ -276,12 +276,15 @@ def scan(
     bigwig: Optional[Path] = typer.Option(None, "--bigwig", help="Also write the track as bigWig (needs pyBigWig)."),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Windows per batch (models without global pooling)."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (on shared cores fewer can be faster).  [default: the cores this process may use, or OMP_NUM_THREADS]"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Score every window along long sequences and write the called sites as BED."""
-    from .scanning import scan_genome
     from .checkpoint import load_model
+    from .devices import cpu_threads
+    from .scanning import scan_genome
 
+    cpu_threads(threads)
     sites = scan_genome(load_model(run, device), genome, out, threshold, stride, task, bedgraph, batch_size,
                         progress=not quiet, bigwig=bigwig, fpr=fpr)
     tracks = " and ".join(str(p) for p in (bedgraph, bigwig) if p is not None)

@@ -32,6 +32,31 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     return resolved
 
 
+def cpu_threads(threads: int | None = None, share: int = 1) -> int:
+    """Set torch's CPU thread count and return it.
+
+    ``threads`` given: exactly that many. None: the cores this process may
+    run on (its CPU affinity, not every core of the machine) divided by
+    ``share`` (processes on this machine, e.g. ``torchrun`` ranks), unless
+    ``OMP_NUM_THREADS`` is set, which then wins.
+
+    Examples
+    --------
+    >>> before = torch.get_num_threads()
+    >>> cpu_threads(1)
+    1
+    >>> _ = cpu_threads(before)
+    """
+    if threads is not None:
+        if threads < 1:
+            raise GenocnnError(f"`threads` must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+    elif "OMP_NUM_THREADS" not in os.environ:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        torch.set_num_threads(max(1, cores // max(share, 1)))
+    return torch.get_num_threads()
+
+
 class Distributed:
     """Rank and world size under ``torchrun`` (one process, rank 0, otherwise)."""
 

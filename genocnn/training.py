@@ -25,7 +25,7 @@ from .calibration import calibrate
 from .checkpoint import file_record, load_last, save_checkpoint
 from .config import Config, apply_overrides, config_from_dict, dump_config, load_config
 from .data import Dataset, GenomeData, load_bed, load_labelled, load_pos_neg
-from .devices import Distributed, resolve_device
+from .devices import Distributed, cpu_threads, resolve_device
 from .errors import GenocnnError
 from .fit import seed_everything, fit, positive_weights
 from .inference import predict_logits
@@ -281,8 +281,8 @@ def prepare_run(
     cfg = _resolve_config(config, started, run_dir / "run.json", extra)
     dist = Distributed()
     dev = dist.setup(resolve_device(device))
-    if dev.type == "cpu" and hasattr(os, "sched_getaffinity") and "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // dist.world))  # every core we were given
+    if dev.type == "cpu":
+        cpu_threads(share=dist.world)  # every core we were given
     if (valid_chroms or test_chroms) and inputs.get("bed") is None:
         raise GenocnnError("`valid_chroms`/`test_chroms` need `bed`/`genome` data (chromosome positions)")
     data, peaks = load_dataset(cfg, **inputs, negatives=negatives, skip_bad=skip_bad, dist=dist)

@@ -134,3 +134,30 @@ def test_cli_predict_marks_mostly_n_and_warns_once_about_lengths(tiny_run, tmp_p
     assert "2 mostly N or padding" in result.output
     table = __import__("pandas").read_csv(out, sep="\t")
     assert table["mostly_n"].tolist() == [False, True, True, False]
+
+
+def test_cli_scan_threads_sets_the_cpu_threads_and_keeps_the_track(tiny_run, tmp_path):
+    import torch
+
+    rng = np.random.default_rng(4)
+    seq = list("".join(rng.choice(list("ACGT"), size=8_000)))
+    seq[2_000 : 2_000 + len(TINY_MOTIF)] = TINY_MOTIF
+    fasta = write_fa(tmp_path / "g.fa", [("chrQ", "".join(seq))])
+    before = torch.get_num_threads()
+    outputs = []
+    try:
+        for threads in ("1", "2"):
+            out = tmp_path / f"t{threads}.bed"
+            track = tmp_path / f"t{threads}.bedGraph"
+            result = CliRunner().invoke(app, ["scan", str(tiny_run.run_dir), str(fasta), "--out", str(out),
+                                              "--bedgraph", str(track), "--threads", threads, "--device", "cpu",
+                                              "--quiet"])
+            assert result.exit_code == 0, result.output
+            assert torch.get_num_threads() == int(threads)
+            outputs.append(track.read_text())
+        bad = CliRunner().invoke(app, ["scan", str(tiny_run.run_dir), str(fasta), "--out", str(tmp_path / "x.bed"),
+                                       "--threads", "0"])
+        assert bad.exit_code == 2 and not (tmp_path / "x.bed").exists()
+    finally:
+        torch.set_num_threads(before)
+    assert outputs[0] == outputs[1] and outputs[0]  # same track whatever the thread count
