@@ -164,6 +164,12 @@ def test_edge_cases():
     assert [m.extra["filters"] for m in distinct_motifs(model, x, found).motifs if m.extra["filters"] == [4]] == []
     kept = distinct_motifs(model, x, found, min_influence=None).motifs
     assert kept[-1].extra["filters"] == [4] and kept[-1].extra["influence"] < 0
+    # one that moves the prediction by a few percent of what the task's main motif does: left out unless asked for
+    model = hand_built(weights=(0.5, 0.5, 1.0, 1.2, 0.01))
+    found = extract_motifs(model, x, min_sites=5)
+    share = distinct_motifs(model, x, found, min_share=0).motifs
+    assert share[-1].extra["filters"] == [4] and 0 < share[-1].extra["influence"] < 0.05 * share[0].extra["influence"]
+    assert [4] not in [m.extra["filters"] for m in distinct_motifs(model, x, found).motifs]
 
 
 def test_singletons_are_extended_and_split_groups_joined_by_their_full_motifs():
