@@ -94,9 +94,8 @@ def main() -> None:
     parser.add_argument("--keep", default=None, help="keep the simulation, run and motifs in this folder")
     parser.add_argument("--reuse", action="store_true", help="evaluate the run kept in --keep again (no training)")
     args = parser.parse_args()
-    design = dict(DESIGNS[args.design])
-    n = args.n or design.pop("n")
-    design.pop("n", None)
+    design = {k: v for k, v in DESIGNS[args.design].items() if k != "n"}
+    n = args.n or DESIGNS[args.design]["n"]
     with tempfile.TemporaryDirectory() as tmp:
         where = Path(args.keep or tmp)
         sim = simulate_multitask(where / "sim", seed=args.seed, n=n, **design)

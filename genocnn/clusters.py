@@ -366,9 +366,9 @@ def distinct_motifs(
             found = build(np.array([by_index.get(i, len(motifs) + 1 + i) for i in range(len(motifs))]))
     if min_influence is not None:
         found = [m for m in found if m.extra["influence"] > min_influence]
-        best = {m.extra["task"]: 0.0 for m in found}
+        best: dict[str, float] = {}
         for m in found:
-            best[m.extra["task"]] = max(best[m.extra["task"]], m.extra["influence"])
+            best[m.extra["task"]] = max(best.get(m.extra["task"], 0.0), m.extra["influence"])
         found = [m for m in found if m.extra["influence"] >= min_share * best[m.extra["task"]]]
     found.sort(key=lambda m: -m.extra["influence"])
     for rank, m in enumerate(found, 1):
@@ -381,7 +381,7 @@ def _group_motifs(model, x, motifs, shown, filters, groups, labels, single, tota
                   vote, min_ic, pseudocount, batch_size) -> list[Motif]:
     """The site-based motif of each group (unnamed, unranked); see :func:`distinct_motifs`."""
     k = model.first_conv.kernel_size[0]
-    tasks = list(getattr(model, "tasks", None) or [f"task_{t}" for t in range(len(total[0]) if total else 0)])
+    tasks = list(model.tasks)
     columns = {f: c for c, f in enumerate(dict.fromkeys(filters))}
     ordered, layouts = [], []
     for members in groups:
