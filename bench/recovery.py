@@ -33,6 +33,7 @@ Usage::
 
     python bench/recovery.py --design koo-eddy [--n 30000] [--config default] [--set model.conv.0.activation=exp]
     python bench/recovery.py --design koo-eddy --keep DIR [--reuse]   # keep the run; evaluate a kept run again
+    python bench/recovery.py --design koo-eddy --device cuda          # train on a GPU
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", default=None, help="keep the simulation, run and motifs in this folder")
     parser.add_argument("--reuse", action="store_true", help="evaluate the run kept in --keep again (no training)")
+    parser.add_argument("--device", default="cpu", help="training device (auto, cpu, cuda)")
     args = parser.parse_args()
     design = {k: v for k, v in DESIGNS[args.design].items() if k != "n"}
     n = args.n or DESIGNS[args.design]["n"]
@@ -109,7 +111,7 @@ def main() -> None:
             cfg = model.run_config
             shutil.rmtree(where / "motifs", ignore_errors=True)
         else:
-            run = train(out=where / "run", config=cfg, seed=args.seed, device="cpu", progress=False,
+            run = train(out=where / "run", config=cfg, seed=args.seed, device=args.device, progress=False,
                         fasta=sim.fasta, labels=sim.labels)
         seconds = time.perf_counter() - start
         data = load_labelled(sim.fasta, sim.labels, run.config.data.length)
@@ -140,7 +142,7 @@ def main() -> None:
     stray = [f"{r['rank']}:{r['jaspar_name']}" for r in named.to_dict("records") if not honest(r, truth, by_id)]
     print(result.to_string(index=False))
     print(f"design {args.design}, n={n}, seed {args.seed}, config {args.config or 'default'} {' '.join(args.set)}")
-    print(f"{len(run.history)} epochs, {seconds:.0f} s training on CPU")
+    print(f"{len(run.history)} epochs, {seconds:.0f} s training on {args.device}")
     print(f"mean AUROC model {result['model_auroc'].mean():.4f} / oracle {result['oracle_auroc'].mean():.4f} = "
           f"{result['model_auroc'].mean() / result['oracle_auroc'].mean():.4f}")
     print(f"filter match fraction {fraction:.2f} ({n_filters} filters); planted TFs named by a distinct motif "
