@@ -39,10 +39,11 @@ from .tiling import fast_logits, naive_logits, plan
 
 __all__ = ["Engine", "encode_codes", "runs_on_device", "sliding_max", "text_codes"]
 
-#: Windows per block of the dense head on CPU (its hidden layer stays in L2 cache).
-HEAD_BLOCK = {"cpu": 512}
-#: Window starts per chunk by device type (CPU: the conv map stays in cache; CUDA: big launches).
-CHUNK = {"cpu": 2**14, "cuda": 2**21}
+#: Windows per block of conv, sliding max and head (flat models), by device type: on CPU the
+#: block's conv map and hidden layer stay in cache; on CUDA launches are large.
+BLOCK = {"cpu": 1024, "cuda": 2**19}
+#: Window starts per chunk (one copy to the device, one thresholding) by device type.
+CHUNK = {"cpu": 2**14, "cuda": 2**22}
 DEFAULT_CHUNK = 2**17
 
 _TABLE = torch.cat([one_hot("".join(map(chr, range(128))))[0].T, torch.zeros(128, 4)])  # (256, 4) per byte
@@ -188,7 +189,7 @@ class Engine:
         self.model, self.stride, self.batch_size, self.device = model, stride, batch_size, device
         self.flat = _flat(model)
         self.stages = plan(model) if self.flat is None and model.config.global_pool in ("max", "avg") else None
-        self.head_block = HEAD_BLOCK.get(device.type, 2**18)
+        self.block = BLOCK.get(device.type, 2**16)
         self.rc = bool(model.config.rc_average)
 
     def chunk_size(self, requested: int | None) -> int:
@@ -196,19 +197,25 @@ class Engine:
         return requested if requested is not None else CHUNK.get(self.device.type, DEFAULT_CHUNK)
 
     def _flat_logits(self, x: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        flat = self.flat
-        c = F.conv1d(x, flat.weight, flat.bias, dilation=flat.dilation)[0]  # (S * F, n - span)
-        feat = flat.activation(sliding_max(c, flat.width)[:, : self.stride * (count - 1) + 1 : self.stride])
-        strands = 2 if self.rc else 1
-        feat = feat.reshape(strands, -1, count)
-        out = torch.empty(strands, flat.layers[-1][0].shape[0], count, device=x.device)
-        for a in range(0, count, self.head_block):
-            h = feat[:, :, a : a + self.head_block]
-            for i, (w, b) in enumerate(flat.layers):
-                h = torch.matmul(w, h) + b if i == len(flat.layers) - 1 else torch.relu_(torch.baddbmm(
-                    b.expand(strands, -1, h.shape[2]), w.expand(strands, -1, -1), h))
-            out[:, :, a : a + h.shape[2]] = h
-        return out[0], (out[1] if self.rc else None)
+        flat, stride, length = self.flat, self.stride, self.model.length
+        strands, k = (2 if self.rc else 1), flat.weight.shape[2]
+        weight = flat.weight.reshape(flat.weight.shape[0], -1)  # (S * F, 4 * K): the conv as one matmul
+        out = torch.empty(flat.layers[-1][0].shape[0], strands * count, device=x.device)
+        for a in range(0, count, self.block):  # every step in cache on CPU
+            nb = min(self.block, count - a)
+            part = x[0, :, stride * a : stride * (a + nb - 1) + length]
+            m = part.shape[1] - flat.dilation * (k - 1)  # conv positions
+            cols = part.as_strided((4, k, m), (part.stride(0), flat.dilation, 1)).reshape(4 * k, m)
+            c = torch.addmm(flat.bias[:, None], weight, cols)
+            feat = flat.activation(sliding_max(c, flat.width)[:, : stride * (nb - 1) + 1 : stride])
+            for j, h in enumerate(feat.chunk(strands)):  # (F, nb) features of one strand
+                for i, (w, b) in enumerate(flat.layers):
+                    h = torch.addmm(b, w, h)
+                    if i < len(flat.layers) - 1:
+                        h = torch.relu_(h)
+                out.view(-1, strands, count)[:, j, a : a + nb] = h
+        out = out.view(-1, strands, count)
+        return out[:, 0], (out[:, 1] if self.rc else None)
 
     def logits(self, x: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Forward and reverse-strand logits (T, count) of windows ``x[:, :, s : s + L]``, ``s = stride * i``.
