@@ -18,7 +18,7 @@ forward filters reverse-complemented, whose map read in forward coordinates
 covers the same positions), one sliding max of width ``C`` (the conv positions
 in a window) by log-doubling (:func:`sliding_max`: ``log2 C`` elementwise
 maxima, not ``C`` per position), the activation (monotone, so it commutes with
-the max), and the dense head per window in blocks of :data:`HEAD_BLOCK`
+the max), and the dense head per window, in blocks of :data:`BLOCK`
 windows (both strands in one batched matmul, features as columns: no
 transposes). Other models use :func:`genocnn.tiling.fast_logits` (pooling
 tree) or, without global pooling, batched naive windows.
@@ -26,6 +26,7 @@ tree) or, without global pooling, batched naive windows.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import numpy as np
 import torch
@@ -183,6 +184,9 @@ class Engine:
     batch_size : int
         Windows per batch for the naive fallback (no global pooling).
     device : torch.device
+
+    On CPU with several torch threads, a flat model's blocks run on that many
+    worker threads (one block each, every op single-threaded); :meth:`close` stops them.
     """
 
     def __init__(self, model: ConvNet, stride: int, batch_size: int, device: torch.device) -> None:
@@ -191,31 +195,64 @@ class Engine:
         self.stages = plan(model) if self.flat is None and model.config.global_pool in ("max", "avg") else None
         self.block = BLOCK.get(device.type, 2**16)
         self.rc = bool(model.config.rc_average)
+        self._threads = torch.get_num_threads()
+        self._pool = None
+        if self.flat is not None and device.type == "cpu" and self._threads > 1:
+            self._pool = ThreadPoolExecutor(self._threads, initializer=torch.set_num_threads, initargs=(1,))
+            torch.set_num_threads(1)  # no OpenMP team beside the workers (its spinning threads would take their cores)
 
     def chunk_size(self, requested: int | None) -> int:
         """Window starts per chunk: ``requested``, else the device's default (:data:`CHUNK`)."""
         return requested if requested is not None else CHUNK.get(self.device.type, DEFAULT_CHUNK)
 
-    def _flat_logits(self, x: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        flat, stride, length = self.flat, self.stride, self.model.length
-        strands, k = (2 if self.rc else 1), flat.weight.shape[2]
-        weight = flat.weight.reshape(flat.weight.shape[0], -1)  # (S * F, 4 * K): the conv as one matmul
-        out = torch.empty(flat.layers[-1][0].shape[0], strands * count, device=x.device)
-        for a in range(0, count, self.block):  # every step in cache on CPU
-            nb = min(self.block, count - a)
-            part = x[0, :, stride * a : stride * (a + nb - 1) + length]
-            m = part.shape[1] - flat.dilation * (k - 1)  # conv positions
-            cols = part.as_strided((4, k, m), (part.stride(0), flat.dilation, 1)).reshape(4 * k, m)
-            c = torch.addmm(flat.bias[:, None], weight, cols)
-            feat = flat.activation(sliding_max(c, flat.width)[:, : stride * (nb - 1) + 1 : stride])
-            for j, h in enumerate(feat.chunk(strands)):  # (F, nb) features of one strand
-                for i, (w, b) in enumerate(flat.layers):
-                    h = torch.addmm(b, w, h)
-                    if i < len(flat.layers) - 1:
-                        h = torch.relu_(h)
-                out.view(-1, strands, count)[:, j, a : a + nb] = h
-        out = out.view(-1, strands, count)
-        return out[:, 0], (out[:, 1] if self.rc else None)
+    def _flat_block(self, x: torch.Tensor, nb: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Forward and reverse logits (T, nb) of the first ``nb`` windows of ``x``: conv, sliding max, head."""
+        flat, stride = self.flat, self.stride
+        k = flat.weight.shape[2]
+        m = x.shape[2] - flat.dilation * (k - 1)  # conv positions
+        cols = x[0].as_strided((4, k, m), (x.stride(1), flat.dilation, 1)).reshape(4 * k, m)
+        c = torch.addmm(flat.bias[:, None], flat.weight.reshape(flat.weight.shape[0], -1), cols)  # conv as a matmul
+        feat = flat.activation(sliding_max(c, flat.width)[:, : stride * (nb - 1) + 1 : stride])
+        out = []
+        for h in feat.chunk(2 if self.rc else 1):  # (F, nb) features of one strand
+            for i, (w, b) in enumerate(flat.layers):
+                h = torch.addmm(b, w, h)
+                if i < len(flat.layers) - 1:
+                    h = torch.relu_(h)
+            out.append(h)
+        return out[0], (out[1] if self.rc else None)
+
+    @torch.inference_mode()
+    def _block_scores(self, codes: torch.Tensor, a: int, nb: int, probs: torch.Tensor, strand: torch.Tensor) -> None:
+        """Windows ``a .. a + nb - 1`` of a chunk, from codes to probabilities and strands (in place)."""
+        x, base = encode_codes(codes[self.stride * a : self.stride * (a + nb - 1) + self.model.length])
+        p, s = self.scores(*self._flat_block(x, nb), self.window_scored(base, nb))
+        probs[:, a : a + nb], strand[:, a : a + nb] = p, s
+
+    def chunk_scores(self, codes: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Probabilities (T, count), NaN where not scored, and strands (T, count) int8 of a chunk's windows.
+
+        ``codes`` (n,) uint8 on the device, ``n >= stride * (count - 1) + L``; window ``i`` starts at ``stride * i``.
+        """
+        if self.flat is None:
+            x, base = encode_codes(codes)
+            return self.scores(*self.logits(x, count), self.window_scored(base, count))
+        probs = torch.empty(self.model.n_tasks, count, device=codes.device)
+        strand = torch.empty(self.model.n_tasks, count, dtype=torch.int8, device=codes.device)
+        blocks = [(a, min(self.block, count - a)) for a in range(0, count, self.block)]
+        if self._pool is None:
+            for a, nb in blocks:
+                self._block_scores(codes, a, nb, probs, strand)
+        else:  # one block per worker thread, every op single-threaded: no barrier per small op
+            list(self._pool.map(lambda block: self._block_scores(codes, *block, probs, strand), blocks))
+        return probs, strand
+
+    def close(self) -> None:
+        """Stop the CPU worker threads and give torch back its thread count."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+            torch.set_num_threads(self._threads)
 
     def logits(self, x: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Forward and reverse-strand logits (T, count) of windows ``x[:, :, s : s + L]``, ``s = stride * i``.
@@ -223,7 +260,7 @@ class Engine:
         ``x`` is (1, 4, n) with ``n >= stride * (count - 1) + L``; reverse is None without ``rc_average``.
         """
         if self.flat is not None:
-            return self._flat_logits(x, count)
+            return self._flat_block(x[..., : self.stride * (count - 1) + self.model.length], count)
         length, last = self.model.length, self.stride * (count - 1)
         x = x[..., : last + length]
         if self.stages is None:

@@ -132,9 +132,8 @@ def _scores(engine: Engine, chunk: _Chunk, seq) -> tuple[torch.Tensor, torch.Ten
         fwd, rev = engine.short_logits(x)
         return engine.scores(fwd, rev, engine.window_scored(base, 1))
     a = chunk.first
-    x, base = encode_codes(text_codes(seq[a : a + engine.stride * (chunk.count - 1) + length]).to(engine.device))
-    fwd, rev = engine.logits(x, chunk.count)
-    return engine.scores(fwd, rev, engine.window_scored(base, chunk.count))
+    codes = text_codes(seq[a : a + engine.stride * (chunk.count - 1) + length]).to(engine.device)
+    return engine.chunk_scores(codes, chunk.count)
 
 
 def _block(engine: Engine, chunk: _Chunk, probs: np.ndarray, strand: np.ndarray) -> ScanBlock:
@@ -201,8 +200,8 @@ def scan(
     dev = resolve_device(device) if device is not None else model_device(model)
     bar = tqdm(desc="scanning", unit="bp", unit_scale=True, disable=not progress)
     try:
-        with evaluating(model, dev), torch.inference_mode():
-            engine = Engine(model, stride, batch_size, dev)
+        with contextlib.ExitStack() as stack, evaluating(model, dev), torch.inference_mode():
+            engine = stack.enter_context(contextlib.closing(Engine(model, stride, batch_size, dev)))
             step = max(stride, engine.chunk_size(chunk_size) // stride * stride)
             for chunk, seq in _chunks(_records(fasta_or_sequences), model.length, stride, step):
                 bar.set_postfix_str(chunk.chrom, refresh=False)
@@ -224,8 +223,8 @@ def _scan_calls(model: ConvNet, fasta, threshold: float, index: int, stride: int
     dev = resolve_device(device) if device is not None else model_device(model)
     bar = tqdm(desc="scanning", unit="bp", unit_scale=True, disable=not (progress and dist.is_main))
     try:
-        with evaluating(model, dev), torch.inference_mode():
-            engine = Engine(model, stride, batch_size, dev)
+        with contextlib.ExitStack() as stack, evaluating(model, dev), torch.inference_mode():
+            engine = stack.enter_context(contextlib.closing(Engine(model, stride, batch_size, dev)))
             step = max(stride, engine.chunk_size(chunk_size) // stride * stride)
             for chunk, seq in _chunks(_records(fasta), model.length, stride, step):
                 if chunk.g % dist.world != dist.rank:
