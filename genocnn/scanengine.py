@@ -26,6 +26,7 @@ tree) or, without global pooling, batched naive windows.
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import numpy as np
@@ -78,7 +79,14 @@ def encode_codes(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     (True, [True, True, True, False])
     """
     idx = codes.long()
-    return _TABLE.to(codes.device)[idx].T.unsqueeze(0).contiguous(), _BASES.to(codes.device)[idx]
+    table, bases = _tables(codes.device)
+    return table[idx].T.unsqueeze(0).contiguous(), bases[idx]
+
+
+@functools.lru_cache(maxsize=8)
+def _tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The byte tables on ``device`` (copied there once)."""
+    return _TABLE.to(device), _BASES.to(device)
 
 
 def sliding_max(x: torch.Tensor, width: int) -> torch.Tensor:

@@ -129,3 +129,18 @@ def test_torchrun_scan_gives_the_single_process_sites(tiny_run, tmp_path):
     assert one and one == (tmp_path / "two.narrowPeak").read_text()
     assert (tmp_path / "one.bedGraph").read_text() == (tmp_path / "two.bedGraph").read_text()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".genocnn-scan-")]
+
+
+def test_worker_threads_give_the_same_scores_and_restore_the_thread_count():
+    model = _default_model(length=100, tasks=1)
+    seq = _dna(5000, seed=9)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = np.concatenate([b.probs for b in scan(model, [seq], chunk_size=2000, progress=False)])
+        torch.set_num_threads(2)  # blocks on two worker threads
+        two = np.concatenate([b.probs for b in scan(model, [seq], chunk_size=2000, progress=False)])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
