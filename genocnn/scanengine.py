@@ -117,7 +117,7 @@ class _Flat:
     dilation: int
     width: int  # conv positions in one window
     activation: nn.Module
-    layers: list  # (weight (out, in), bias (out, 1)) of each Linear; ReLU between
+    layers: list  # each Linear: (weight (out, in), -bias (out, 1)) for hidden ones (see _flat), bias for the last
 
 
 def _flat(model: ConvNet) -> _Flat | None:
@@ -136,12 +136,18 @@ def _flat(model: ConvNet) -> _Flat | None:
         weight, bias = weight * scale[:, None, None], (bias - norm.running_mean) * scale + norm.bias.detach()
     if model.config.rc_average:
         weight, bias = torch.cat([weight, weight.flip(1, 2)]), torch.cat([bias, bias])
-    layers, mods = [], [m for m in model.head if not isinstance(m, (nn.Flatten, nn.Dropout))]
+    linears, mods = [], [m for m in model.head if not isinstance(m, (nn.Flatten, nn.Dropout))]
     for i, m in enumerate(mods):
         if isinstance(m, nn.Linear) and (i == len(mods) - 1 or isinstance(mods[i + 1], nn.ReLU)):
-            layers.append((m.weight.detach(), m.bias.detach()[:, None]))
+            linears.append((m.weight.detach(), m.bias.detach()[:, None]))
         elif not isinstance(m, nn.ReLU):
             return None
+    # relu(W h + c) = max(W h, -c) + c, and the + c moves into the next layer's bias: no bias pass per hidden layer
+    layers, carry = [], None
+    for i, (w, b) in enumerate(linears):
+        c = b if carry is None else b + w @ carry
+        layers.append((w, -c if i < len(linears) - 1 else c))
+        carry = c
     span = conv.dilation[0] * (conv.kernel_size[0] - 1)
     return _Flat(weight.contiguous(), bias.contiguous(), conv.dilation[0], model.length - span, activation, layers)
 
@@ -219,15 +225,16 @@ class Engine:
         k = flat.weight.shape[2]
         m = x.shape[2] - flat.dilation * (k - 1)  # conv positions
         cols = x[0].as_strided((4, k, m), (x.stride(1), flat.dilation, 1)).reshape(4 * k, m)
-        c = torch.addmm(flat.bias[:, None], flat.weight.reshape(flat.weight.shape[0], -1), cols)  # conv as a matmul
-        feat = flat.activation(sliding_max(c, flat.width)[:, : stride * (nb - 1) + 1 : stride])
+        c = torch.mm(flat.weight.reshape(flat.weight.shape[0], -1), cols)  # the conv as one matmul
+        # max(c + bias) = max(c) + bias: the bias is added to the windows' maxima, not to the whole map
+        feat = flat.activation(sliding_max(c, flat.width)[:, : stride * (nb - 1) + 1 : stride] + flat.bias[:, None])
         out = []
         for h in feat.chunk(2 if self.rc else 1):  # (F, nb) features of one strand
-            for i, (w, b) in enumerate(flat.layers):
-                h = torch.addmm(b, w, h)
-                if i < len(flat.layers) - 1:
-                    h = torch.relu_(h)
-            out.append(h)
+            for w, floor in flat.layers[:-1]:
+                h = torch.mm(w, h)
+                h = torch.maximum(h, floor, out=h)
+            w, bias = flat.layers[-1]
+            out.append(torch.addmm(bias, w, h))
         return out[0], (out[1] if self.rc else None)
 
     @torch.inference_mode()
