@@ -213,7 +213,7 @@ def scan(
 
 
 def _scan_calls(model: ConvNet, fasta, threshold: float, index: int, stride: int, batch_size: int,
-                device, progress: bool, dist: Distributed, track: bool, track_dir: str | None,
+                device, progress: bool, rank: int, world: int, track: bool, track_dir: str | None,
                 chunk_size: int | None) -> Iterator[tuple[_Chunk, Runs, np.ndarray | None]]:
     """This rank's chunks, each with its runs at ``threshold`` of task ``index`` and, with ``track``, its values.
 
@@ -221,13 +221,13 @@ def _scan_calls(model: ConvNet, fasta, threshold: float, index: int, stride: int
     """
     _checked(stride, batch_size, chunk_size)
     dev = resolve_device(device) if device is not None else model_device(model)
-    bar = tqdm(desc="scanning", unit="bp", unit_scale=True, disable=not (progress and dist.is_main))
+    bar = tqdm(desc="scanning", unit="bp", unit_scale=True, disable=not (progress and rank == 0))
     try:
         with contextlib.ExitStack() as stack, evaluating(model, dev), torch.inference_mode():
             engine = stack.enter_context(contextlib.closing(Engine(model, stride, batch_size, dev)))
             step = max(stride, engine.chunk_size(chunk_size) // stride * stride)
             for chunk, seq in _chunks(_records(fasta), model.length, stride, step):
-                if chunk.g % dist.world != dist.rank:
+                if chunk.g % world != rank:
                     continue
                 bar.set_postfix_str(chunk.chrom, refresh=False)
                 probs, strand = _scores(engine, chunk, seq)
@@ -237,16 +237,17 @@ def _scan_calls(model: ConvNet, fasta, threshold: float, index: int, stride: int
                     np.save(os.path.join(track_dir, f"{chunk.g}.npy"), values)
                     values = None
                 yield chunk, runs, values
-                bar.update(chunk.advance * dist.world)
+                bar.update(chunk.advance * world)
     finally:
         bar.close()
 
 
-def _merged(dist: Distributed, mine: list, track_dir: str | None) -> Iterator[tuple[_Chunk, Runs, np.ndarray | None]]:
+def _merged(rank: int, world: int, mine: list, track_dir: str | None
+            ) -> Iterator[tuple[_Chunk, Runs, np.ndarray | None]]:
     """Rank 0: every rank's chunks in genome order (track values read back from ``track_dir``)."""
-    parts: list | None = [None] * dist.world if dist.is_main else None
+    parts: list | None = [None] * world if rank == 0 else None
     torch.distributed.gather_object(mine, parts, dst=0)
-    if not dist.is_main:
+    if rank != 0:
         return
     for chunk, runs, _ in sorted((c for part in parts for c in part), key=lambda c: c[0].g):
         values = np.load(os.path.join(track_dir, f"{chunk.g}.npy")) if track_dir is not None else None
@@ -279,37 +280,39 @@ def scan_genome(
     Thresholds are applied on the model's device; only the runs of windows at
     or above it (and the track's values, when asked for) come back.
 
-    ``dist`` (under ``torchrun``): the chunks are shared among the processes
-    (see Several processes above) and rank 0 writes the merged outputs; other
-    ranks write nothing and return an empty table.
+    ``dist`` (under ``torchrun``, its process group started): the chunks are
+    shared among the processes (see Several processes above) and rank 0
+    writes the merged outputs; other ranks write nothing and return an empty
+    table. None (or no process group): this process scans everything.
 
     Returns the sites table (see :func:`~genocnn.sites.call_sites`); its
     ``attrs["threshold"]`` and ``attrs["threshold_source"]`` say what was used.
     All files are written atomically: an error part-way leaves none behind.
     """
-    dist = dist or Distributed()
+    several = dist is not None and dist.active and torch.distributed.is_initialized()
+    rank, world = (dist.rank, dist.world) if several else (0, 1)
     index = task_index(model, task)
     threshold, source = resolve_threshold(model.calibration, threshold, fpr, index)
     caller = SiteCaller(threshold, index)
     want_track = bedgraph is not None or bigwig is not None
     with contextlib.ExitStack() as stack:
         track_dir = None
-        if want_track and dist.active:
+        if want_track and several:
             box = [tempfile.mkdtemp(prefix=".genocnn-scan-", dir=os.path.dirname(os.path.abspath(out)))
-                   if dist.is_main else None]
+                   if rank == 0 else None]
             torch.distributed.broadcast_object_list(box, src=0)
             track_dir = box[0]
-            if dist.is_main:
+            if rank == 0:
                 stack.callback(shutil.rmtree, track_dir, ignore_errors=True)
         tracks: list[BedGraphTrack | BigWigTrack] = []
-        if dist.is_main and bedgraph is not None:
+        if rank == 0 and bedgraph is not None:
             tracks.append(BedGraphTrack(stack.enter_context(atomic_open(bedgraph))))
-        if dist.is_main and bigwig is not None:
+        if rank == 0 and bigwig is not None:
             tracks.append(BigWigTrack(stack.enter_context(atomic_path(bigwig)), chrom_sizes(_records(fasta))))
-        chunks = _scan_calls(model, fasta, threshold, index, stride, batch_size, device, progress, dist,
+        chunks = _scan_calls(model, fasta, threshold, index, stride, batch_size, device, progress, rank, world,
                              want_track, track_dir, chunk_size)
-        if dist.active:
-            chunks = _merged(dist, list(chunks), track_dir)
+        if several:
+            chunks = _merged(rank, world, list(chunks), track_dir)
         for chunk, runs, values in chunks:
             caller.add_runs(chunk.chrom, chunk.first, stride, chunk.count, runs, model.length, chunk.chrom_length)
             if values is not None:
@@ -321,7 +324,7 @@ def scan_genome(
         for track in tracks:
             track.close()
         sites = caller.finish()
-        if dist.is_main:
+        if rank == 0:
             write_bed(sites, out)
     sites.attrs.update(threshold=threshold, threshold_source=source)
     return sites
