@@ -1,23 +1,22 @@
-"""Benchmark genome scanning: fast (fully convolutional) vs naive sliding windows, site recall, memory.
+"""Benchmark genome scanning: Mbp/s against the FLOP ceiling (default model), and site recall / memory.
 
-1. Train a tiny model (or take ``--run``): ``--train-n`` bound 100 bp windows with a
-   planted motif (``--motif``, either strand) vs as many random ones, a few epochs
-   with :func:`genocnn.training.train`.
-2. For each ``--mbp`` size, in its own subprocess (so peak RSS is per run):
-   simulate a chromosome (i.i.d. background, one motif site every ~``--site-every``
-   bp, either strand), then
+Speed (always): the DEFAULT model (``build_model(Config().model, T, L)``, random
+weights: speed does not depend on them; or ``--run RUN``'s model) scans a random
+genome through :func:`genocnn.scanning.scan_genome` (device-side thresholding,
+sites written as BED). Its multiply-adds per bp are counted (every conv block
+once per bp, as the fully convolutional scan computes them; the dense head once
+per window; both strands), and the machine's achievable fp32 FLOP/s is measured
+in the same run with a large torch matmul: ceiling = FLOP/s / FLOP per bp. Printed
+per CPU thread count (``--threads 1 2``) and, when CUDA is present, on the card
+(fp32 matmul ceiling; TF32 shown too). Best of ``--repeats`` runs each (shared
+machines are noisy), matmul and scan interleaved.
 
-   * fast (best of 3) vs naive bp/s on the same first ``--naive-kb`` kb (naive: the
-     model on every window, ``one_hot`` + batched forward), and their ratio;
-   * fast bp/s over the whole chromosome with stride 1, streaming into
-     :class:`~genocnn.sites.SiteCaller`;
-   * recall (planted sites inside a called site) and precision (called sites
-     holding a planted site);
-   * memory: RSS just before the scan (the chromosome string is already in memory)
-     and the peak RSS during the scan, sampled every 5 ms; their difference is the
-     scan's own working memory, which must not grow with the chromosome.
+Sites (``--sites``): the earlier check, in a subprocess per ``--mbp`` size: train a
+tiny model (or take ``--run``), simulate a chromosome with planted sites, and report
+fast vs naive bp/s, recall, precision and the scan's peak RSS.
 
-Run as ``python bench/scan.py --mbp 20 100``.
+Run as ``python bench/scan.py`` (CPU, and CUDA when present), or
+``python bench/scan.py --sites --mbp 20 100``.
 """
 
 from __future__ import annotations
@@ -37,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # time this checkout's genocnn
 
 from genocnn.encode import one_hot, reverse_complement_sequence
 
@@ -125,7 +126,7 @@ def child(args: argparse.Namespace) -> dict:
     from genocnn.sites import SiteCaller
     from genocnn.checkpoint import load_model
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads[0])
     model = load_model(args.run, "cpu")
     seq, planted = chromosome(args.mbp[0], args.motif, args.site_every, args.seed)
     sub = seq[: args.naive_kb * 1000]
@@ -175,8 +176,96 @@ def child(args: argparse.Namespace) -> dict:
     }
 
 
+def flops_per_bp(model) -> float:
+    """FLOPs (2 per multiply-add) per window start of a stride-1 scan, both strands when averaged."""
+    macs = sum(c.in_channels * c.kernel_size[0] * c.out_channels for c, _, _ in model.conv_stages())
+    macs += sum(m.in_features * m.out_features for m in model.head if isinstance(m, torch.nn.Linear))
+    return 2.0 * macs * (2 if model.config.rc_average else 1)
+
+
+def matmul_flops(device: torch.device, n: int, repeats: int) -> float:
+    """Best fp32 FLOP/s of an ``n x n`` matmul (with the current TF32 setting on CUDA)."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    best = float("inf")
+    for _ in range(repeats + 1):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(3 if device.type == "cpu" else 20):
+            a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, (time.perf_counter() - start) / (3 if device.type == "cpu" else 20))
+    return 2 * n**3 / best
+
+
+def scan_rate(model, genome: list, device: torch.device, out: Path) -> float:
+    """bp/s of one :func:`scan_genome` over ``genome`` (threshold 0.5, sites to ``out``)."""
+    from genocnn.scanning import scan_genome
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    scan_genome(model, genome, out, threshold=0.5, device=device, progress=False)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return sum(len(s) for _, s in genome) / (time.perf_counter() - start)
+
+
+def speed(args: argparse.Namespace) -> None:
+    from genocnn.checkpoint import load_model
+    from genocnn.config import Config
+    from genocnn.models import build_model
+
+    if args.run:
+        model = load_model(args.run, "cpu")
+    else:
+        torch.manual_seed(0)
+        model = build_model(Config().model, args.tasks, args.length).eval()
+    flop = flops_per_bp(model)
+    print(f"model: {'run ' + args.run if args.run else 'default Config().model'}, {model.n_tasks} tasks, "
+          f"L={model.length}: {flop / 1e3:.1f} kFLOP per bp (both strands; conv once per bp, head once per window)")
+    rng = np.random.default_rng(args.seed)
+    out = Path(tempfile.mkdtemp()) / "sites.bed"
+    rows = []
+    cpu_genome = [(f"chr{i}", random_dna(rng, int(args.cpu_mbp * 1e6 / 2)).decode()) for i in range(2)]
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        cpu = torch.device("cpu")
+        peak, rate = 0.0, 0.0
+        scan_rate(model, [(n, s[:20_000]) for n, s in cpu_genome], cpu, out)  # warm-up
+        for _ in range(args.repeats):
+            peak = max(peak, matmul_flops(cpu, 1024, 1))
+            rate = max(rate, scan_rate(model, cpu_genome, cpu, out))
+        rows.append((f"cpu, {threads} thread{'s' if threads > 1 else ''}", threads, peak, rate))
+    if torch.cuda.is_available():
+        gpu = torch.device("cuda")
+        name = torch.cuda.get_device_name(gpu)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        tf32 = matmul_flops(gpu, 8192, 2)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        peak = matmul_flops(gpu, 8192, 2)
+        genome = [(f"chr{i}", random_dna(rng, int(args.gpu_mbp * 1e6 / 4)).decode()) for i in range(4)]
+        model.to(gpu)
+        scan_rate(model, [(n, s[:5_000_000]) for n, s in genome[:1]], gpu, out)  # warm-up (cuBLAS, allocator)
+        rate = max(scan_rate(model, genome, gpu, out) for _ in range(args.repeats))
+        print(f"CUDA: {name}; TF32 matmul {tf32 / 1e12:.1f} TFLOP/s (the scan uses fp32)")
+        rows.append((f"cuda {name}", 1, peak, rate))
+    print(f"{'where':<28} {'fp32 matmul':>12} {'ceiling':>12} {'scan':>12} {'per thread':>11} {'of ceiling':>10}")
+    for where, threads, peak, rate in rows:
+        ceiling = peak / flop
+        print(f"{where:<28} {peak / 1e9:>8.1f} GF/s {ceiling / 1e6:>7.2f} Mbp/s {rate / 1e6:>7.2f} Mbp/s "
+              f"{rate / threads / 1e6:>7.3f} {rate / ceiling:>10.0%}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sites", action="store_true", help="also the site recall / memory check (trains a tiny model)")
+    parser.add_argument("--tasks", type=int, default=10, help="outputs of the default model (speed)")
+    parser.add_argument("--length", type=int, default=200, help="input length of the default model (speed)")
+    parser.add_argument("--cpu-mbp", type=float, default=0.25, help="genome size scanned per CPU repeat (speed)")
+    parser.add_argument("--gpu-mbp", type=float, default=400.0, help="genome size scanned per CUDA repeat (speed)")
+    parser.add_argument("--repeats", type=int, default=5, help="best of this many (speed)")
     parser.add_argument("--mbp", type=float, nargs="+", default=[20.0], help="chromosome sizes, one subprocess each")
     parser.add_argument("--run", help="run directory to use instead of training a tiny model")
     parser.add_argument("--motif", default="TGACGTCATGCA")
@@ -186,12 +275,15 @@ def main() -> None:
                         help="the tiny model's probabilities are compressed (planted ~0.70-0.77, background median 0.57)")
     parser.add_argument("--train-n", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids oversubscribing a shared machine)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="CPU thread counts to time (sites: the first)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args)))
+        return
+    speed(args)
+    if not args.sites:
         return
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run or str(train_model(Path(tmp), args.motif, args.train_n, args.epochs, args.seed))
@@ -200,8 +292,9 @@ def main() -> None:
               f"{'RSS before':>10} {'peak':>7} {'scan +MB':>8}")
         for mbp in args.mbp:
             cmd = [sys.executable, __file__, "--child", "--run", run, "--mbp", str(mbp)]
-            for key in ("motif", "site_every", "naive_kb", "threshold", "threads", "seed"):
+            for key in ("motif", "site_every", "naive_kb", "threshold", "seed"):
                 cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
+            cmd += ["--threads", str(args.threads[0])]
             r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
             print(f"{r['mbp']:>5g} {r['naive_bp_s']:>11,.0f} {r['fast_sub_bp_s']:>10,.0f} "
                   f"{r['fast_sub_bp_s'] / r['naive_bp_s']:>5.0f}x {r['max_abs_diff']:>9.1e} "

@@ -279,14 +279,24 @@ def scan(
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (on shared cores fewer can be faster).  [default: the cores this process may use, or OMP_NUM_THREADS]"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Score every window along long sequences and write the called sites as BED."""
+    """Score every window along long sequences and write the called sites as BED.
+
+    Under torchrun the genome's chunks are shared among the processes and rank 0 writes the merged outputs.
+    """
     from .checkpoint import load_model
-    from .devices import cpu_threads
+    from .devices import Distributed, cpu_threads, resolve_device
     from .scanning import scan_genome
 
-    cpu_threads(threads)
-    sites = scan_genome(load_model(run, device), genome, out, threshold, stride, task, bedgraph, batch_size,
-                        progress=not quiet, bigwig=bigwig, fpr=fpr)
+    dist = Distributed()
+    try:
+        dev = dist.setup(resolve_device(device))
+        cpu_threads(threads, share=dist.world)
+        sites = scan_genome(load_model(run, dev), genome, out, threshold, stride, task, bedgraph, batch_size,
+                            progress=not quiet, bigwig=bigwig, fpr=fpr, dist=dist)
+    finally:
+        dist.close()
+    if not dist.is_main:
+        return
     tracks = " and ".join(str(p) for p in (bedgraph, bigwig) if p is not None)
     track = f" and the track to {tracks}" if tracks else ""
     typer.echo(f"{len(sites)} sites ({sites.attrs['threshold_source']}) written to {out}{track}")

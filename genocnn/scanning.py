@@ -8,14 +8,24 @@ would in eval mode, including reverse-complement averaging. Data flow: FASTA ->
 (BED6 sites) and :mod:`genocnn.tracks` (bedGraph, bigWig); :func:`scan_genome`
 runs all three in one pass (``genocnn scan``). Their public names are re-exported here.
 
-How: see :mod:`genocnn.tiling` (fully convolutional windows, once per pooling phase).
+How: see :mod:`genocnn.scanengine` (one-hot, logits, sigmoid, strands and thresholds
+on the model's device; only calls, and the optional track, come back) and
+:mod:`genocnn.tiling` (fully convolutional windows for multi-block models).
+
+Several processes
+-----------------
+Under ``torchrun`` (``dist``), chunk ``g`` of the genome (counted over all
+records in order) is scanned by rank ``g mod world``; rank 0 gathers every
+chunk's runs (and track parts, through files beside ``out``) and feeds them in
+genome order to one :class:`~genocnn.sites.SiteCaller`, so the sites are the
+same as a single process's.
 
 Memory
 ------
 An indexable FASTA (plain or bgzip, regular line widths) is read through its
 ``.fai`` with pyfaidx, one chunk at a time; other inputs (plain gzip) go
 through :func:`~genocnn.fasta.read_fasta`, which holds one record string
-(1 byte/bp). Beyond that only one chunk's one-hot tensor and feature maps live
+(1 byte/bp). Beyond that only one chunk's codes, one-hot tensor and feature maps live
 at a time, so peak memory does not grow with sequence length.
 """
 
@@ -23,6 +33,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -32,16 +44,16 @@ import torch
 from tqdm.auto import tqdm
 
 from .atomic import atomic_open, atomic_path
-from .devices import resolve_device
-from .encode import MIN_BASE_FRACTION, one_hot, reverse_complement
+from .devices import Distributed, resolve_device
+from .encode import fit_length
 from .errors import GenocnnError
 from .fasta import dna_problem, iter_records, read_fasta
 from .genome import open_genome
 from .inference import evaluating, model_device
 from .models import ConvNet, task_index
+from .scanengine import Engine, encode_codes, runs_on_device, text_codes
 from .thresholds import resolve_threshold
-from .tiling import fast_logits, naive_logits, plan
-from .sites import ScanBlock, SiteCaller, call_sites, write_bed
+from .sites import Runs, ScanBlock, SiteCaller, call_sites, write_bed
 from .tracks import BedGraphTrack, BigWigTrack, chrom_sizes, write_bedgraph
 
 __all__ = ["ScanBlock", "SiteCaller", "call_sites", "scan", "scan_genome", "write_bed", "write_bedgraph"]
@@ -89,86 +101,50 @@ def _records(fasta_or_sequences: str | os.PathLike | Iterable) -> Iterator[tuple
 
 
 @dataclass(frozen=True)
-class _Scorer:
-    """One scan's model and settings: turns records into :class:`ScanBlock` s chunk by chunk."""
+class _Chunk:
+    """One chunk of window starts of one record: ``first + stride * i``, ``i < count``; ``g`` counts chunks."""
 
-    model: ConvNet
-    stages: list | None  # None: naive windows (no global pooling)
-    stride: int
-    batch_size: int
-    device: torch.device
+    g: int
+    chrom: str
+    first: int
+    count: int
+    advance: int  # bp the scan moves on by
+    chrom_length: int
 
-    def logits(self, x: torch.Tensor, first: int, count: int) -> torch.Tensor:
-        """Un-averaged logits, shape (count, T), of windows ``x[:, :, s : s + L]``, ``s = first + stride * i``."""
-        if self.stages is None:
-            starts = torch.arange(first, first + self.stride * count, self.stride, device=self.device)
-            return naive_logits(self.model, x, starts, self.batch_size)
-        return fast_logits(self.model, self.stages, x, first, self.stride, count)
 
-    def block(self, chrom: str, positions: np.ndarray, forward: torch.Tensor, reverse: torch.Tensor | None,
-              n: int, scored: np.ndarray) -> ScanBlock:
-        """Probabilities and strands from forward (and reverse-complement) logits, each (len(positions), T).
-
-        ``scored`` (len(positions),) bool: windows left unscored (see :func:`window_has_sequence`) get NaN.
-        """
-        averaged = forward if reverse is None else 0.5 * (forward + reverse)
-        if reverse is None:
-            strand = np.zeros(tuple(forward.shape), dtype=np.int8)
-        else:
-            strand = np.where((forward >= reverse).cpu().numpy(), 1, -1).astype(np.int8)
-        probs = torch.sigmoid(averaged).float().cpu().numpy()
-        probs[~scored] = np.nan
-        return ScanBlock(chrom, positions, probs, strand, self.model.length, self.stride, n)
-
-    def record(self, chrom: str, seq, step: int) -> Iterator[tuple[ScanBlock, int]]:
-        """Blocks of one record, each with the bp it advances the scan; chunks hold ``step`` window starts."""
-        model, length, rc, n = self.model, self.model.length, self.model.config.rc_average, len(seq)
-        if n < length:
-            x = one_hot(seq[0:n], length=length).to(self.device)
-            reverse = model.strand_logits(reverse_complement(x)) if rc else None
-            scored = window_has_sequence(x, length, 0, 1, 1)
-            yield self.block(chrom, np.zeros(1, dtype=np.int64), model.strand_logits(x), reverse, n, scored), n
-            return
-        last = n - length  # last window start
+def _chunks(records: Iterable, length: int, stride: int, step: int) -> Iterator[tuple[_Chunk, object]]:
+    """Every chunk of every record, in order, with its record (read lazily: only scanned chunks are read)."""
+    g = 0
+    for chrom, seq in records:
+        n = len(seq)
+        last = max(n - length, 0)
         for a in range(0, last + 1, step):
-            local = np.arange(0, min(step, last - a + 1), self.stride, dtype=np.int64)
-            x = one_hot(seq[a : a + int(local[-1]) + length]).to(self.device)
-            count = len(local)
-            forward = self.logits(x, 0, count)
-            # window s on the forward strand is window N - L - s of the reverse complement
-            reverse = self.logits(reverse_complement(x), x.shape[-1] - length - int(local[-1]), count).flip(0) if rc else None
-            scored = window_has_sequence(x, length, 0, self.stride, count)
-            yield self.block(chrom, local + a, forward, reverse, n, scored), (step if a + step <= last else n - a)
+            count = len(range(0, min(step, last - a + 1), stride))
+            yield _Chunk(g, chrom, a, count, (step if a + step <= last else n - a), n), seq
+            g += 1
 
 
-def window_has_sequence(x: torch.Tensor, window: int, first: int, stride: int, count: int) -> np.ndarray:
-    """Which windows hold enough real sequence to be scored.
+def _scores(engine: Engine, chunk: _Chunk, seq) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilities and strands (T, count) of one chunk, on the engine's device."""
+    length = engine.model.length
+    if chunk.chrom_length < length:  # one window, padded as one_hot pads
+        x, base = encode_codes(text_codes(fit_length(seq[0 : chunk.chrom_length], length)).to(engine.device))
+        fwd, rev = engine.short_logits(x)
+        return engine.scores(fwd, rev, engine.window_scored(base, 1))
+    a = chunk.first
+    codes = text_codes(seq[a : a + engine.stride * (chunk.count - 1) + length]).to(engine.device)
+    return engine.chunk_scores(codes, chunk.count)
 
-    Parameters
-    ----------
-    x : torch.Tensor, shape (1, 4, n)
-        One-hot chunk; a column is a base when one channel is 1.
-    window : int
-        Window length ``L``.
-    first, stride, count : int
-        Windows start at ``first + stride * i`` for ``i < count``.
 
-    Returns
-    -------
-    np.ndarray, shape (count,), bool
-        At least :data:`~genocnn.encode.MIN_BASE_FRACTION` of the window's ``L`` positions are A/C/G/T.
+def _block(engine: Engine, chunk: _Chunk, probs: np.ndarray, strand: np.ndarray) -> ScanBlock:
+    positions = chunk.first + engine.stride * np.arange(chunk.count, dtype=np.int64)
+    return ScanBlock(chunk.chrom, positions, probs, strand, engine.model.length, engine.stride, chunk.chrom_length)
 
-    Examples
-    --------
-    >>> from genocnn.encode import one_hot
-    >>> window_has_sequence(one_hot("ACGTNNNNNN"), 4, 0, 2, 4).tolist()
-    [True, True, False, False]
-    """
-    base = (x[0].amax(dim=0) >= 1.0).to(torch.int64).cpu()
-    csum = torch.cat([torch.zeros(1, dtype=torch.int64), base.cumsum(0)])
-    starts = torch.arange(first, first + stride * count, stride)
-    ends = torch.clamp(starts + window, max=len(base))
-    return ((csum[ends] - csum[starts]).numpy() >= MIN_BASE_FRACTION * window)
+
+def _checked(stride: int, batch_size: int, chunk_size: int | None) -> None:
+    for name, value in {"stride": stride, "batch_size": batch_size, "chunk_size": chunk_size or 1}.items():
+        if value < 1:
+            raise GenocnnError(f"scan: {name} must be at least 1, got {value}")
 
 
 def scan(
@@ -178,7 +154,7 @@ def scan(
     batch_size: int = 256,
     device: str | torch.device | None = None,
     progress: bool = True,
-    chunk_size: int = 2**17,
+    chunk_size: int | None = None,
 ) -> Iterator[ScanBlock]:
     """Score every window position of long sequences, streaming one chunk at a time.
 
@@ -200,9 +176,10 @@ def scan(
         ``None`` keeps the model's device; ``auto``, ``cpu``, ``cuda`` ...
     progress : bool
         tqdm bar in bp/s.
-    chunk_size : int, default 131072
+    chunk_size : int or None
         Window starts per chunk (bounds memory: about ``chunk_size`` x the
-        widest layer's channels x 4 bytes per feature map).
+        widest layer's channels x 4 bytes per feature map); None: the
+        device's default (:data:`genocnn.scanengine.CHUNK`).
 
     Yields
     ------
@@ -219,23 +196,62 @@ def scan(
     >>> block.positions[:3], block.probs.shape
     (array([0, 1, 2]), (71, 1))
     """
-    for name, value in {"stride": stride, "batch_size": batch_size, "chunk_size": chunk_size}.items():
-        if value < 1:
-            raise GenocnnError(f"scan: {name} must be at least 1, got {value}")
+    _checked(stride, batch_size, chunk_size)
     dev = resolve_device(device) if device is not None else model_device(model)
-    stages = plan(model) if model.config.global_pool in ("max", "avg") else None
-    scorer = _Scorer(model, stages, stride, batch_size, dev)
-    step = max(stride, chunk_size // stride * stride)
     bar = tqdm(desc="scanning", unit="bp", unit_scale=True, disable=not progress)
     try:
-        with evaluating(model, dev), torch.inference_mode():
-            for chrom, seq in _records(fasta_or_sequences):
-                bar.set_postfix_str(chrom, refresh=False)
-                for block, advance in scorer.record(chrom, seq, step):
-                    yield block
-                    bar.update(advance)
+        with contextlib.ExitStack() as stack, evaluating(model, dev), torch.inference_mode():
+            engine = stack.enter_context(contextlib.closing(Engine(model, stride, batch_size, dev)))
+            step = max(stride, engine.chunk_size(chunk_size) // stride * stride)
+            for chunk, seq in _chunks(_records(fasta_or_sequences), model.length, stride, step):
+                bar.set_postfix_str(chunk.chrom, refresh=False)
+                probs, strand = _scores(engine, chunk, seq)
+                yield _block(engine, chunk, probs.T.cpu().numpy(), strand.T.cpu().numpy())
+                bar.update(chunk.advance)
     finally:
         bar.close()
+
+
+def _scan_calls(model: ConvNet, fasta, threshold: float, index: int, stride: int, batch_size: int,
+                device, progress: bool, rank: int, world: int, track: bool, track_dir: str | None,
+                chunk_size: int | None) -> Iterator[tuple[_Chunk, Runs, np.ndarray | None]]:
+    """This rank's chunks, each with its runs at ``threshold`` of task ``index`` and, with ``track``, its values.
+
+    With ``track_dir`` (several processes) the values are saved there as ``<g>.npy`` and None is given.
+    """
+    _checked(stride, batch_size, chunk_size)
+    dev = resolve_device(device) if device is not None else model_device(model)
+    bar = tqdm(desc="scanning", unit="bp", unit_scale=True, disable=not (progress and rank == 0))
+    try:
+        with contextlib.ExitStack() as stack, evaluating(model, dev), torch.inference_mode():
+            engine = stack.enter_context(contextlib.closing(Engine(model, stride, batch_size, dev)))
+            step = max(stride, engine.chunk_size(chunk_size) // stride * stride)
+            for chunk, seq in _chunks(_records(fasta), model.length, stride, step):
+                if chunk.g % world != rank:
+                    continue
+                bar.set_postfix_str(chunk.chrom, refresh=False)
+                probs, strand = _scores(engine, chunk, seq)
+                runs = runs_on_device(probs[index], strand[index], threshold)
+                values = probs[index].cpu().numpy() if track else None
+                if track and track_dir is not None:
+                    np.save(os.path.join(track_dir, f"{chunk.g}.npy"), values)
+                    values = None
+                yield chunk, runs, values
+                bar.update(chunk.advance * world)
+    finally:
+        bar.close()
+
+
+def _merged(rank: int, world: int, mine: list, track_dir: str | None
+            ) -> Iterator[tuple[_Chunk, Runs, np.ndarray | None]]:
+    """Rank 0: every rank's chunks in genome order (track values read back from ``track_dir``)."""
+    parts: list | None = [None] * world if rank == 0 else None
+    torch.distributed.gather_object(mine, parts, dst=0)
+    if rank != 0:
+        return
+    for chunk, runs, _ in sorted((c for part in parts for c in part), key=lambda c: c[0].g):
+        values = np.load(os.path.join(track_dir, f"{chunk.g}.npy")) if track_dir is not None else None
+        yield chunk, runs, values
 
 
 def scan_genome(
@@ -251,6 +267,8 @@ def scan_genome(
     progress: bool = True,
     bigwig: str | os.PathLike | None = None,
     fpr: float | None = None,
+    dist: Distributed | None = None,
+    chunk_size: int | None = None,
 ) -> pd.DataFrame:
     """Scan, call sites, and write ``out`` (BED6) and optionally ``bedgraph`` / ``bigwig``, in one pass.
 
@@ -259,27 +277,54 @@ def scan_genome(
     :data:`~genocnn.thresholds.DEFAULT_FPR`) by the model's calibration curve
     (:func:`~genocnn.thresholds.resolve_threshold`). ``out`` ending in
     ``.narrowPeak`` adds the summit (see :func:`~genocnn.sites.write_bed`).
+    Thresholds are applied on the model's device; only the runs of windows at
+    or above it (and the track's values, when asked for) come back.
+
+    ``dist`` (under ``torchrun``, its process group started): the chunks are
+    shared among the processes (see Several processes above) and rank 0
+    writes the merged outputs; other ranks write nothing and return an empty
+    table. None (or no process group): this process scans everything.
 
     Returns the sites table (see :func:`~genocnn.sites.call_sites`); its
     ``attrs["threshold"]`` and ``attrs["threshold_source"]`` say what was used.
     All files are written atomically: an error part-way leaves none behind.
     """
+    several = dist is not None and dist.active and torch.distributed.is_initialized()
+    rank, world = (dist.rank, dist.world) if several else (0, 1)
     index = task_index(model, task)
     threshold, source = resolve_threshold(model.calibration, threshold, fpr, index)
     caller = SiteCaller(threshold, index)
+    want_track = bedgraph is not None or bigwig is not None
     with contextlib.ExitStack() as stack:
+        track_dir = None
+        if want_track and several:
+            box = [tempfile.mkdtemp(prefix=".genocnn-scan-", dir=os.path.dirname(os.path.abspath(out)))
+                   if rank == 0 else None]
+            torch.distributed.broadcast_object_list(box, src=0)
+            track_dir = box[0]
+            if rank == 0:
+                stack.callback(shutil.rmtree, track_dir, ignore_errors=True)
         tracks: list[BedGraphTrack | BigWigTrack] = []
-        if bedgraph is not None:
+        if rank == 0 and bedgraph is not None:
             tracks.append(BedGraphTrack(stack.enter_context(atomic_open(bedgraph))))
-        if bigwig is not None:
+        if rank == 0 and bigwig is not None:
             tracks.append(BigWigTrack(stack.enter_context(atomic_path(bigwig)), chrom_sizes(_records(fasta))))
-        for block in scan(model, fasta, stride, batch_size, device, progress):
-            caller.add(block)
-            for track in tracks:
-                track.add(block, index)
+        chunks = _scan_calls(model, fasta, threshold, index, stride, batch_size, device, progress, rank, world,
+                             want_track, track_dir, chunk_size)
+        if several:
+            chunks = _merged(rank, world, list(chunks), track_dir)
+        for chunk, runs, values in chunks:
+            caller.add_runs(chunk.chrom, chunk.first, stride, chunk.count, runs, model.length, chunk.chrom_length)
+            if values is not None:
+                block = ScanBlock(chunk.chrom, chunk.first + stride * np.arange(chunk.count, dtype=np.int64),
+                                  values[:, None], np.zeros((chunk.count, 1), np.int8), model.length, stride,
+                                  chunk.chrom_length)
+                for track in tracks:
+                    track.add(block, 0)
         for track in tracks:
             track.close()
         sites = caller.finish()
-        write_bed(sites, out)
+        if rank == 0:
+            write_bed(sites, out)
     sites.attrs.update(threshold=threshold, threshold_source=source)
     return sites

@@ -31,7 +31,7 @@ import pandas as pd
 
 from .atomic import atomic_open
 
-__all__ = ["BED_COLUMNS", "ScanBlock", "SiteCaller", "call_sites", "mask_counts", "write_bed"]
+__all__ = ["BED_COLUMNS", "Runs", "ScanBlock", "SiteCaller", "call_sites", "mask_counts", "write_bed"]
 
 BED_COLUMNS = ["chrom", "start", "end", "name", "score", "strand"]
 
@@ -69,10 +69,33 @@ class ScanBlock(NamedTuple):
     chrom_length: int
 
 
+class Runs(NamedTuple):
+    """Runs of consecutive windows at or above a threshold in one chunk, as indices into its windows.
+
+    Attributes
+    ----------
+    begin, end : np.ndarray, shape (k,), int64
+        First window of each run and one past its last.
+    best : np.ndarray, shape (k,), float32
+        The run's largest probability.
+    best_at : np.ndarray, shape (k,), int64
+        The first window with it.
+    strand : np.ndarray, shape (k,), int8
+        The strand at that window (see :class:`ScanBlock`).
+    """
+
+    begin: np.ndarray
+    end: np.ndarray
+    best: np.ndarray
+    best_at: np.ndarray
+    strand: np.ndarray
+
+
 class SiteCaller:
     """Merge runs of consecutive window starts scoring at least ``threshold`` into BED6 sites.
 
-    Feed :class:`ScanBlock` s in scan order with :meth:`add`; runs continue
+    Feed :class:`ScanBlock` s in scan order with :meth:`add` (or chunks' :class:`Runs`
+    with :meth:`add_runs`); runs continue
     across the chunks of a record. :meth:`finish` returns the sites.
 
     Parameters
@@ -104,23 +127,34 @@ class SiteCaller:
 
     def add(self, block: ScanBlock) -> None:
         """Take the next block of scores."""
-        if self._open is not None and (block.positions[0] == 0 or block.chrom != self._open[0]):
-            self._close()
-        if block.positions[0] == 0:
-            self._record += 1
         p = block.probs[:, self.task]
         mask = p >= self.threshold
-        if not mask.any():
-            self._close()
-            return
         edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
         begins, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-        best, best_at = _run_maxima(p, mask, begins)
-        strands = block.strand[best_at, self.task]
-        for i, (b, e) in enumerate(zip(begins, ends)):
-            start, last = int(block.positions[b]), int(block.positions[e - 1])
-            run = [block.chrom, start, last, float(best[i]), int(strands[i]), block.window, block.chrom_length,
-                   int(block.positions[best_at[i]])]
+        best, best_at = _run_maxima(p, mask, begins) if len(begins) else (p[:0], begins)
+        runs = Runs(begins, ends, best, best_at, block.strand[best_at, self.task])
+        first = int(block.positions[0])
+        stride = int(block.positions[1] - first) if len(block.positions) > 1 else block.stride
+        self.add_runs(block.chrom, first, stride, len(p), runs, block.window, block.chrom_length)
+
+    def add_runs(self, chrom: str, first: int, stride: int, count: int, runs: Runs, window: int,
+                 chrom_length: int) -> None:
+        """Take the next chunk as its runs of windows at or above the threshold (found on a device).
+
+        The chunk's windows start at ``first + stride * i`` for ``i < count``; ``runs``
+        index them (see :class:`Runs`). Same result as :meth:`add` on the chunk's scores.
+        """
+        if self._open is not None and (first == 0 or chrom != self._open[0]):
+            self._close()
+        if first == 0:
+            self._record += 1
+        if len(runs.begin) == 0:
+            self._close()
+            return
+        for i, (b, e) in enumerate(zip(runs.begin.tolist(), runs.end.tolist())):
+            start, last = first + stride * b, first + stride * (e - 1)
+            run = [chrom, start, last, float(runs.best[i]), int(runs.strand[i]), window, chrom_length,
+                   first + stride * int(runs.best_at[i])]
             if i == 0 and b == 0 and self._open is not None:  # continues the open run
                 run[1] = self._open[1]
                 if self._open[3] >= run[3]:
@@ -128,7 +162,7 @@ class SiteCaller:
             elif i == 0:
                 self._close()
             self._open = run
-            if e < len(p):
+            if e < count:
                 self._close()
 
     def finish(self) -> pd.DataFrame:

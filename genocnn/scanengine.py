@@ -1,0 +1,314 @@
+"""Window scores computed where the model lives: one-hot, logits, sigmoid, strands and calls on the device.
+
+The scan engine behind :func:`genocnn.scanning.scan` and :func:`~genocnn.scanning.scan_genome`.
+A chunk of a record goes to the device as 1-byte codes (:func:`encode_codes`
+one-hot encodes them there, with :func:`~genocnn.encode.one_hot`'s numbers); what
+comes back is either every window's probabilities (:meth:`Engine.probs`) or,
+for a genome scan, only the runs of windows at or above a threshold
+(:func:`runs_on_device`) and optionally one task's track as float32.
+
+Logits (:meth:`Engine.logits`)
+------------------------------
+*Flat models* (one conv block, max or no pooling, global max: the default
+model) need no pooling tree: the max over a window of max-pooled features is
+the max of the conv map over the positions the window covers, partial
+``ceil_mode`` pools included. So one convolution over the chunk (batch norm
+folded into it in eval mode; the reverse strand as a second set of filters, the
+forward filters reverse-complemented, whose map read in forward coordinates
+covers the same positions), one sliding max of width ``C`` (the conv positions
+in a window) by log-doubling (:func:`sliding_max`: ``log2 C`` elementwise
+maxima, not ``C`` per position), the activation (monotone, so it commutes with
+the max), and the dense head per window, in blocks of :data:`BLOCK`
+windows (both strands in one batched matmul, features as columns: no
+transposes). Other models use :func:`genocnn.tiling.fast_logits` (pooling
+tree) or, without global pooling, batched naive windows.
+"""
+
+from __future__ import annotations
+
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .encode import ALPHABET, MIN_BASE_FRACTION, one_hot, reverse_complement
+from .models import ConvNet
+from .sites import Runs
+from .tiling import fast_logits, naive_logits, plan
+
+__all__ = ["Engine", "encode_codes", "runs_on_device", "sliding_max", "text_codes"]
+
+#: Windows per block of conv, sliding max and head (flat models), by device type: on CPU the
+#: block's conv map and hidden layer stay in cache; on CUDA launches are large.
+BLOCK = {"cpu": 1024, "cuda": 2**19}
+#: Window starts per chunk (one copy to the device, one thresholding) by device type.
+CHUNK = {"cpu": 2**14, "cuda": 2**22}
+DEFAULT_CHUNK = 2**17
+
+_TABLE = torch.cat([one_hot("".join(map(chr, range(128))))[0].T, torch.zeros(128, 4)])  # (256, 4) per byte
+_BASES = torch.zeros(256, dtype=torch.bool)
+_BASES[list(ALPHABET.encode() + ALPHABET.lower().encode() + b"Uu")] = True
+
+
+def text_codes(text: str) -> torch.Tensor:
+    """Bytes of ``text`` (non-ASCII as ``?``, an all-zero column), shape (n,), uint8, on the host."""
+    data = text.encode("ascii", errors="replace")
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.zeros(0, dtype=torch.uint8)
+
+
+def encode_codes(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One-hot (as :func:`~genocnn.encode.one_hot`) and A/C/G/T flags of byte codes, on their device.
+
+    Parameters
+    ----------
+    codes : torch.Tensor, shape (n,), uint8
+
+    Returns
+    -------
+    x : torch.Tensor, shape (1, 4, n), float32
+    base : torch.Tensor, shape (n,), bool
+        The position is A, C, G, T (or U), any case.
+
+    Examples
+    --------
+    >>> x, base = encode_codes(text_codes("ACgN"))
+    >>> torch.equal(x, one_hot("ACgN")), base.tolist()
+    (True, [True, True, True, False])
+    """
+    idx = codes.long()
+    table, bases = _tables(codes.device)
+    return table[idx].T.unsqueeze(0).contiguous(), bases[idx]
+
+
+@functools.lru_cache(maxsize=8)
+def _tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The byte tables on ``device`` (copied there once)."""
+    return _TABLE.to(device), _BASES.to(device)
+
+
+def sliding_max(x: torch.Tensor, width: int) -> torch.Tensor:
+    """Max over every run of ``width`` consecutive columns by log-doubling: (C, n) -> (C, n - width + 1).
+
+    ``ceil(log2(width))`` elementwise maxima over the map instead of ``width`` per output.
+
+    Examples
+    --------
+    >>> sliding_max(torch.tensor([[1., 5, 2, 0, 3, 1]]), 3)
+    tensor([[5., 5., 3., 3.]])
+    """
+    span = 1
+    while span * 2 <= width:
+        x = torch.maximum(x[:, : x.shape[1] - span], x[:, span:])
+        span *= 2
+    if span < width:
+        x = torch.maximum(x[:, : x.shape[1] - (width - span)], x[:, width - span :])
+    return x
+
+
+@dataclass(frozen=True)
+class _Flat:
+    """A flat model, prepared: strand-stacked folded conv, activation, head layers."""
+
+    weight: torch.Tensor  # (2F or F, 4, K): forward filters, then reverse-complemented ones
+    bias: torch.Tensor
+    dilation: int
+    width: int  # conv positions in one window
+    activation: nn.Module
+    layers: list  # each Linear: (weight (out, in), -bias (out, 1)) for hidden ones (see _flat), bias for the last
+
+
+def _flat(model: ConvNet) -> _Flat | None:
+    """The model as a :class:`_Flat`, or None when it is not one (several blocks, avg pooling, no global max)."""
+    stages = model.conv_stages()
+    if len(stages) != 1 or model.config.global_pool != "max" or isinstance(stages[0].pool, nn.AvgPool1d):
+        return None
+    conv, post, _ = stages[0]
+    norm, activation = post[0], post[1]
+    if conv.padding != (0,) or conv.stride != (1,) or conv.groups != 1:
+        return None
+    weight = conv.weight.detach()
+    bias = conv.bias.detach() if conv.bias is not None else weight.new_zeros(weight.shape[0])
+    if isinstance(norm, nn.BatchNorm1d):  # eval mode: an affine map per channel, folded into the conv
+        scale = norm.weight.detach() / torch.sqrt(norm.running_var + norm.eps)
+        weight, bias = weight * scale[:, None, None], (bias - norm.running_mean) * scale + norm.bias.detach()
+    if model.config.rc_average:
+        weight, bias = torch.cat([weight, weight.flip(1, 2)]), torch.cat([bias, bias])
+    linears, mods = [], [m for m in model.head if not isinstance(m, (nn.Flatten, nn.Dropout))]
+    for i, m in enumerate(mods):
+        if isinstance(m, nn.Linear) and (i == len(mods) - 1 or isinstance(mods[i + 1], nn.ReLU)):
+            linears.append((m.weight.detach(), m.bias.detach()[:, None]))
+        elif not isinstance(m, nn.ReLU):
+            return None
+    # relu(W h + c) = max(W h, -c) + c, and the + c moves into the next layer's bias: no bias pass per hidden layer
+    layers, carry = [], None
+    for i, (w, b) in enumerate(linears):
+        c = b if carry is None else b + w @ carry
+        layers.append((w, -c if i < len(linears) - 1 else c))
+        carry = c
+    span = conv.dilation[0] * (conv.kernel_size[0] - 1)
+    return _Flat(weight.contiguous(), bias.contiguous(), conv.dilation[0], model.length - span, activation, layers)
+
+
+def runs_on_device(p: torch.Tensor, strand: torch.Tensor, threshold: float) -> Runs:
+    """Runs of ``p >= threshold`` (NaN never is), found on ``p``'s device; only the runs are copied back.
+
+    Parameters
+    ----------
+    p : torch.Tensor, shape (n,)
+        One task's probabilities.
+    strand : torch.Tensor, shape (n,), int8
+    threshold : float
+
+    Examples
+    --------
+    >>> p = torch.tensor([.1, .7, .9, .2, .6])
+    >>> r = runs_on_device(p, torch.ones(5, dtype=torch.int8), 0.5)
+    >>> r.begin.tolist(), r.end.tolist(), r.best_at.tolist()
+    ([1, 4], [3, 5], [2, 4])
+    """
+    mask = p >= threshold
+    edges = torch.diff(F.pad(mask.to(torch.int8), (1, 1)))
+    begin, end = torch.nonzero(edges == 1)[:, 0], torch.nonzero(edges == -1)[:, 0]
+    k = len(begin)
+    if k == 0:
+        empty = np.zeros(0, np.int64)
+        return Runs(empty, empty, np.zeros(0, np.float32), empty, np.zeros(0, np.int8))
+    run = torch.cumsum(edges[:-1] == 1, 0) - 1  # run index of each window (meaningful inside runs)
+    run_in, p_in = run[mask], p[mask]
+    best = torch.full((k,), -float("inf"), dtype=p.dtype, device=p.device).scatter_reduce(0, run_in, p_in, "amax")
+    hit = p_in == best[run_in]
+    where = torch.nonzero(mask)[:, 0]
+    best_at = torch.full((k,), len(p), dtype=torch.int64, device=p.device).scatter_reduce(
+        0, run_in[hit], where[hit], "amin")
+    out = [t.cpu().numpy() for t in (begin, end, best, best_at, strand[best_at])]
+    return Runs(*out)
+
+
+class Engine:
+    """One scan's model on its device, turning a chunk of codes into window scores.
+
+    Parameters
+    ----------
+    model : ConvNet
+        In eval mode, on ``device``.
+    stride : int
+    batch_size : int
+        Windows per batch for the naive fallback (no global pooling).
+    device : torch.device
+
+    On CPU with several torch threads, a flat model's blocks run on that many
+    worker threads (one block each, every op single-threaded); :meth:`close` stops them.
+    """
+
+    def __init__(self, model: ConvNet, stride: int, batch_size: int, device: torch.device) -> None:
+        self.model, self.stride, self.batch_size, self.device = model, stride, batch_size, device
+        self.flat = _flat(model)
+        self.stages = plan(model) if self.flat is None and model.config.global_pool in ("max", "avg") else None
+        self.block = BLOCK.get(device.type, 2**16)
+        self.rc = bool(model.config.rc_average)
+        self._threads = torch.get_num_threads()
+        self._pool = None
+        if self.flat is not None and device.type == "cpu" and self._threads > 1:
+            self._pool = ThreadPoolExecutor(self._threads, initializer=torch.set_num_threads, initargs=(1,))
+            torch.set_num_threads(1)  # no OpenMP team beside the workers (its spinning threads would take their cores)
+
+    def chunk_size(self, requested: int | None) -> int:
+        """Window starts per chunk: ``requested``, else the device's default (:data:`CHUNK`)."""
+        return requested if requested is not None else CHUNK.get(self.device.type, DEFAULT_CHUNK)
+
+    def _flat_block(self, x: torch.Tensor, nb: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Forward and reverse logits (T, nb) of the first ``nb`` windows of ``x``: conv, sliding max, head."""
+        flat, stride = self.flat, self.stride
+        k = flat.weight.shape[2]
+        m = x.shape[2] - flat.dilation * (k - 1)  # conv positions
+        cols = x[0].as_strided((4, k, m), (x.stride(1), flat.dilation, 1)).reshape(4 * k, m)
+        c = torch.mm(flat.weight.reshape(flat.weight.shape[0], -1), cols)  # the conv as one matmul
+        # max(c + bias) = max(c) + bias: the bias is added to the windows' maxima, not to the whole map
+        feat = flat.activation(sliding_max(c, flat.width)[:, : stride * (nb - 1) + 1 : stride] + flat.bias[:, None])
+        out = []
+        for h in feat.chunk(2 if self.rc else 1):  # (F, nb) features of one strand
+            for w, floor in flat.layers[:-1]:
+                h = torch.mm(w, h)
+                h = torch.maximum(h, floor, out=h)
+            w, bias = flat.layers[-1]
+            out.append(torch.addmm(bias, w, h))
+        return out[0], (out[1] if self.rc else None)
+
+    @torch.inference_mode()
+    def _block_scores(self, codes: torch.Tensor, a: int, nb: int, probs: torch.Tensor, strand: torch.Tensor) -> None:
+        """Windows ``a .. a + nb - 1`` of a chunk, from codes to probabilities and strands (in place)."""
+        x, base = encode_codes(codes[self.stride * a : self.stride * (a + nb - 1) + self.model.length])
+        p, s = self.scores(*self._flat_block(x, nb), self.window_scored(base, nb))
+        probs[:, a : a + nb], strand[:, a : a + nb] = p, s
+
+    def chunk_scores(self, codes: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Probabilities (T, count), NaN where not scored, and strands (T, count) int8 of a chunk's windows.
+
+        ``codes`` (n,) uint8 on the device, ``n >= stride * (count - 1) + L``; window ``i`` starts at ``stride * i``.
+        """
+        if self.flat is None:
+            x, base = encode_codes(codes)
+            return self.scores(*self.logits(x, count), self.window_scored(base, count))
+        probs = torch.empty(self.model.n_tasks, count, device=codes.device)
+        strand = torch.empty(self.model.n_tasks, count, dtype=torch.int8, device=codes.device)
+        blocks = [(a, min(self.block, count - a)) for a in range(0, count, self.block)]
+        if self._pool is None:
+            for a, nb in blocks:
+                self._block_scores(codes, a, nb, probs, strand)
+        else:  # one block per worker thread, every op single-threaded: no barrier per small op
+            list(self._pool.map(lambda block: self._block_scores(codes, *block, probs, strand), blocks))
+        return probs, strand
+
+    def close(self) -> None:
+        """Stop the CPU worker threads and give torch back its thread count."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+            torch.set_num_threads(self._threads)
+
+    def logits(self, x: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Forward and reverse-strand logits (T, count) of windows ``x[:, :, s : s + L]``, ``s = stride * i``.
+
+        ``x`` is (1, 4, n) with ``n >= stride * (count - 1) + L``; reverse is None without ``rc_average``.
+        """
+        if self.flat is not None:
+            return self._flat_block(x[..., : self.stride * (count - 1) + self.model.length], count)
+        length, last = self.model.length, self.stride * (count - 1)
+        x = x[..., : last + length]
+        if self.stages is None:
+            starts = torch.arange(0, last + 1, self.stride, device=x.device)
+            fwd = naive_logits(self.model, x, starts, self.batch_size).T
+            rev = naive_logits(self.model, reverse_complement(x), starts.flip(0), self.batch_size).T if self.rc else None
+            return fwd, rev
+        fwd = fast_logits(self.model, self.stages, x, 0, self.stride, count).T
+        # window s on the forward strand is window N - L - s of the reverse complement
+        rev = fast_logits(self.model, self.stages, reverse_complement(x), 0, self.stride, count).flip(0).T \
+            if self.rc else None
+        return fwd, rev
+
+    def short_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits (T, 1) of one window already padded to ``L`` (a record shorter than the model)."""
+        fwd = self.model.strand_logits(x).T
+        return fwd, (self.model.strand_logits(reverse_complement(x)).T if self.rc else None)
+
+    def scores(self, fwd: torch.Tensor, rev: torch.Tensor | None, scored: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Probabilities (T, n) float32 (NaN where not ``scored``) and strands (T, n) int8, on the device."""
+        averaged = fwd if rev is None else 0.5 * (fwd + rev)
+        if rev is None:
+            strand = torch.zeros(fwd.shape, dtype=torch.int8, device=fwd.device)
+        else:
+            strand = torch.where(fwd >= rev, 1, -1).to(torch.int8)
+        probs = torch.sigmoid(averaged).float().masked_fill(~scored, float("nan"))
+        return probs, strand
+
+    def window_scored(self, base: torch.Tensor, count: int, window: int | None = None) -> torch.Tensor:
+        """Windows (count,) holding at least :data:`~genocnn.encode.MIN_BASE_FRACTION` A/C/G/T, on the device."""
+        window = window or self.model.length
+        csum = F.pad(torch.cumsum(base.to(torch.int32), 0), (1, 0))
+        starts = torch.arange(0, self.stride * count, self.stride, device=base.device)
+        ends = torch.clamp(starts + window, max=len(base))
+        return (csum[ends] - csum[starts]) >= MIN_BASE_FRACTION * window

@@ -1,0 +1,146 @@
+"""The device-side scan engine: the default model's fast path against naive windows, device-side calls, torchrun."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from genocnn.config import Config
+from genocnn.encode import one_hot, reverse_complement
+from genocnn.models import build_model
+from genocnn.scanengine import runs_on_device, sliding_max
+from genocnn.scanning import call_sites, scan, scan_genome, write_bedgraph
+from genocnn.tiling import naive_logits
+
+from tests.conftest import TINY_MOTIF, write_fa
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_model(length: int = 120, tasks: int = 3):
+    """The default architecture (64 x 15 conv, batch norm, max pool 4, global max, dense 256) with BN statistics."""
+    torch.manual_seed(1)
+    model = build_model(Config().model, tasks, length)
+    norm = model.blocks[0][1]
+    norm.running_mean.uniform_(-0.5, 0.5)
+    norm.running_var.uniform_(0.5, 2.0)
+    norm.weight.data.uniform_(-1.5, 1.5)  # some negative scales: the max must not assume a positive one
+    return model.eval()
+
+
+def _dna(n: int, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    seq = rng.choice(list("ACGTacgtRYN"), size=n, p=[0.2] * 4 + [0.04] * 4 + [0.01, 0.01, 0.02])
+    seq[n // 3 : n // 3 + 90] = "N"  # a gap: its windows are not scored
+    return "".join(seq)
+
+
+@pytest.mark.parametrize("stride", [1, 3])
+def test_default_model_fast_path_matches_naive_logits(stride):
+    model = _default_model()
+    seq = _dna(1500, seed=stride)
+    blocks = list(scan(model, [("c", seq)], stride=stride, chunk_size=257, progress=False))
+    probs = np.concatenate([b.probs for b in blocks])
+    strand = np.concatenate([b.strand for b in blocks])
+    with torch.inference_mode():
+        x = one_hot(seq)
+        starts = torch.arange(0, len(seq) - model.length + 1, stride)
+        fwd = naive_logits(model, x, starts, 64)
+        rev = naive_logits(model, reverse_complement(x), len(seq) - model.length - starts, 64)
+    expected = torch.sigmoid(0.5 * (fwd + rev)).numpy()
+    bases = np.array([sum(c in "ACGTacgt" for c in seq[s : s + model.length]) for s in starts.tolist()])
+    expected[bases < 0.5 * model.length] = np.nan
+    assert np.isnan(probs).any() and not np.isnan(probs).all()
+    np.testing.assert_allclose(probs, expected, atol=2e-5, rtol=0)
+    agree = np.where(fwd.numpy() >= rev.numpy(), 1, -1) == strand
+    assert agree[np.abs(fwd.numpy() - rev.numpy()) > 1e-4].all()
+
+
+def test_sliding_max_is_a_windowed_max():
+    x = torch.randn(3, 500)
+    for width in (1, 2, 7, 64, 186, 500):
+        expected = x.unfold(1, width, 1).amax(-1)
+        assert torch.equal(sliding_max(x, width), expected)
+
+
+def test_device_runs_match_the_host_site_caller():
+    rng = np.random.default_rng(0)
+    p = torch.tensor(rng.random(5000), dtype=torch.float32)
+    p[100:140] = float("nan")
+    p[2000:2010] = 0.99  # ties: the first one is the summit
+    strand = torch.tensor(rng.choice([-1, 1], size=5000), dtype=torch.int8)
+    runs = runs_on_device(p, strand, 0.9)
+    mask = (p >= 0.9).numpy()
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    assert runs.begin.tolist() == np.flatnonzero(edges == 1).tolist()
+    assert runs.end.tolist() == np.flatnonzero(edges == -1).tolist()
+    for b, e, best, at, s in zip(*runs):
+        assert best == p[b:e].max() and at == b + int(np.argmax(p[b:e].numpy())) and s == strand[at]
+
+
+def test_scan_genome_calls_on_the_device_as_the_host_caller_does(tmp_path):
+    model = _default_model(length=100, tasks=2)
+    records = [("chr1", _dna(3000, 5)), ("chr2", _dna(150, 6)), ("tiny", "ACGTACGTAA")]
+    probs = np.concatenate([b.probs[:, 1] for b in scan(model, records, progress=False)])
+    threshold = float(np.nanquantile(probs, 0.9))
+    host = call_sites(scan(model, records, progress=False, chunk_size=500), threshold, task=1)
+    write_bedgraph(scan(model, records, progress=False), tmp_path / "host.bedGraph", task=1)
+    sites = scan_genome(model, records, tmp_path / "s.bed", threshold=threshold, task=1,
+                        bedgraph=tmp_path / "dev.bedGraph", progress=False, chunk_size=333)
+    assert len(host) > 3
+    cols = ["chrom", "start", "end", "strand", "summit"]
+    assert sites[cols].values.tolist() == host[cols].values.tolist()
+    np.testing.assert_allclose(sites["prob"], host["prob"], atol=1e-6)
+    assert (tmp_path / "dev.bedGraph").read_text() == (tmp_path / "host.bedGraph").read_text()
+
+
+def _genome(n: int, planted: list[int], seed: int = 3) -> str:
+    rng = np.random.default_rng(seed)
+    seq = list(rng.choice(list("ACGT"), size=n))
+    for s in planted:
+        seq[s : s + len(TINY_MOTIF)] = TINY_MOTIF
+    return "".join(seq)
+
+
+@pytest.mark.slow  # two processes start torch: about 20 s on 2 shared cores
+def test_torchrun_scan_gives_the_single_process_sites(tiny_run, tmp_path):
+    # chunks of 2**14 window starts (the CPU default), taken by the ranks in turn: chrA's two chunks go to
+    # different ranks, with a planted site across their boundary
+    fasta = write_fa(tmp_path / "genome.fa", [("chrA", _genome(30_000, [1000, 16_370, 25_000])),
+                                              ("chrB", _genome(8000, [2500], seed=4)), ("short", "ACGTACGT")])
+    common = [str(tiny_run.run_dir), str(fasta), "--threshold", "0.53", "--device", "cpu", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    single = [sys.executable, "-m", "genocnn", "scan", *common, "--out", str(tmp_path / "one.narrowPeak"),
+              "--bedgraph", str(tmp_path / "one.bedGraph")]
+    subprocess.run(single, check=True, cwd=ROOT, env=env, capture_output=True)
+    multi = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "genocnn", "scan",
+             *common, "--out", str(tmp_path / "two.narrowPeak"), "--bedgraph", str(tmp_path / "two.bedGraph")]
+    result = subprocess.run(multi, cwd=ROOT, env=env, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("sites") == 1  # rank 0 reports
+    one = (tmp_path / "one.narrowPeak").read_text()
+    assert one and one == (tmp_path / "two.narrowPeak").read_text()
+    assert (tmp_path / "one.bedGraph").read_text() == (tmp_path / "two.bedGraph").read_text()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".genocnn-scan-")]
+
+
+def test_worker_threads_give_the_same_scores_and_restore_the_thread_count():
+    model = _default_model(length=100, tasks=1)
+    seq = _dna(5000, seed=9)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = np.concatenate([b.probs for b in scan(model, [seq], chunk_size=2000, progress=False)])
+        torch.set_num_threads(2)  # blocks on two worker threads
+        two = np.concatenate([b.probs for b in scan(model, [seq], chunk_size=2000, progress=False)])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
