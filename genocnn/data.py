@@ -11,6 +11,7 @@ Splits of a Dataset are in :mod:`genocnn.splits`.
 
 from __future__ import annotations
 
+import mmap
 import os
 import warnings
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from .fasta import read_fasta
 from .genome import chrom_sizes, interval_windows, open_genome, read_bed
 from .negatives import gc_matched_negatives, shuffled_negatives
 
-__all__ = ["Dataset", "GenomeData", "LabelTable", "choose_length", "labels_to_float", "load_bed", "load_labelled",
+__all__ = ["Dataset", "GenomeData", "LabelTable", "choose_length", "drop_pages", "is_mapped", "labels_to_float", "load_bed", "load_labelled",
            "load_pos_neg", "read_label_codes", "read_labels"]
 
 NEGATIVES = ("gc", "shuffle")
@@ -74,7 +75,7 @@ class Dataset:
     @property
     def x(self) -> torch.Tensor:
         """All sequences one-hot, shape (N, 4, L), float32 (16 bytes a base: small sets only)."""
-        return codes_to_one_hot(torch.from_numpy(np.ascontiguousarray(self.codes)))
+        return codes_to_one_hot(torch.from_numpy(np.array(self.codes)))
 
     @property
     def y(self) -> torch.Tensor:
@@ -103,6 +104,27 @@ def labels_to_float(labels: np.ndarray) -> torch.Tensor:
     y = torch.from_numpy(np.asarray(labels, dtype=np.float32))
     y[y < 0] = float("nan")
     return y
+
+
+def is_mapped(array: np.ndarray) -> bool:
+    """Whether ``array`` is backed by a memory-mapped file (a store) rather than memory."""
+    base = array
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    return base is not None
+
+
+def drop_pages(array: np.ndarray) -> None:
+    """Let the kernel drop the resident pages of a memory-mapped array (they stay in the page cache).
+
+    After a scan over a whole mapped file (class balance, a label column)
+    its pages would otherwise count in the process's resident memory.
+    """
+    base = array
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    if isinstance(base, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        base.madvise(mmap.MADV_DONTNEED)
 
 
 def choose_length(lengths: list[int], length: int | None, max_length: int) -> int:
