@@ -255,7 +255,7 @@ def read_label_codes(path: str | os.PathLike) -> LabelTable:
     first_bad, n_bad, tasks, columns = None, 0, None, []
     try:
         with pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8-sig",
-                         chunksize=_ROWS) as reader:
+                         chunksize=1024) as reader:  # then _CELLS cells a chunk
             for chunk in reader:
                 columns = columns or list(chunk.columns)
                 if chunk.shape[1] < 2:
