@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .encode import decode
+from .encode import CODES, decode
 from .negatives import dinucleotide_shuffle
 from .scanning import scan
 from .sites import mask_counts
@@ -29,13 +29,22 @@ PIECE_BP = 50_000
 GRID = 48
 
 
-def background_sequences(x: torch.Tensor, total_bp: int, seed: int = 0) -> list[str]:
+def _bases(x: torch.Tensor | np.ndarray) -> str:
+    """The A/C/G/T of one-hot ``x`` (N, 4, L) or of 1-byte codes (N, L) uint8, row after row (padding, N and
+    other ambiguity codes dropped)."""
+    if x.dtype in (np.uint8, torch.uint8):
+        codes = np.asarray(x).ravel()
+        return np.frombuffer(CODES.encode(), dtype=np.uint8)[codes[(codes >= 1) & (codes <= 4)]].tobytes().decode()
+    return "".join(s.replace("-", "").replace("N", "") for s in decode(x))
+
+
+def background_sequences(x: torch.Tensor | np.ndarray, total_bp: int, seed: int = 0) -> list[str]:
     """Dinucleotide-shuffled background pieces built from encoded sequences.
 
     Parameters
     ----------
-    x : torch.Tensor, shape (N, 4, L)
-        Held-out sequences (their padding and N are dropped).
+    x : torch.Tensor, shape (N, 4, L), or numpy.ndarray, shape (N, L), uint8
+        Held-out sequences, one-hot or as 1-byte codes (their padding and N are dropped).
     total_bp : int
         Background length to produce.
     seed : int
@@ -46,7 +55,7 @@ def background_sequences(x: torch.Tensor, total_bp: int, seed: int = 0) -> list[
         Pieces of at most :data:`PIECE_BP` bases, ``total_bp`` in all.
     """
     rng = np.random.default_rng(seed)
-    text = "".join(s.replace("-", "").replace("N", "") for s in decode(x))  # no padding, no N runs
+    text = _bases(x)  # no padding, no N runs
     if not text:
         return []
     pieces, made = [], 0
@@ -80,14 +89,14 @@ def calls_per_mbp(probs: list[np.ndarray], window: int, thresholds: np.ndarray) 
     return counts / max(bases, 1) * 1e6
 
 
-def calibrate(model, x: torch.Tensor, background_bp: int = BACKGROUND_BP, seed: int = 0) -> dict:
+def calibrate(model, x: torch.Tensor | np.ndarray, background_bp: int = BACKGROUND_BP, seed: int = 0) -> dict:
     """Measure false calls per Mbp against threshold on shuffled background, for every task.
 
     Parameters
     ----------
     model : ConvNet
-    x : torch.Tensor, shape (N, 4, L)
-        Held-out sequences to shuffle into background.
+    x : torch.Tensor, shape (N, 4, L), or numpy.ndarray, shape (N, L), uint8
+        Held-out sequences to shuffle into background, one-hot or as 1-byte codes.
     background_bp : int
     seed : int
 

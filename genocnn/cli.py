@@ -74,6 +74,28 @@ DEVICE_HELP = "auto (CUDA with mixed precision when present), cpu, cuda, cuda:N 
 
 @app.command()
 @_user_errors
+def prepare(
+    out: Path = typer.Option(..., "--out", help="Store folder to write (replaced if it is a store)."),
+    fasta: Optional[Path] = typer.Option(None, "--fasta", help="FASTA of all sequences, with --labels."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="TSV: id, then one 0/1/NA column per task."),
+    pos: Optional[Path] = typer.Option(None, "--pos", help="FASTA of bound sequences."),
+    neg: Optional[Path] = typer.Option(None, "--neg", help="FASTA of unbound sequences.  [default: dinucleotide shuffles of --pos]"),
+    bed: Optional[Path] = typer.Option(None, "--bed", help="BED/narrowPeak of bound regions (needs --genome)."),
+    genome: Optional[Path] = typer.Option(None, "--genome", help="Genome FASTA for --bed."),
+    length: Optional[int] = typer.Option(None, "--length", help="Sequence length L.  [default: the longest, capped at 1000; BED: the median interval]"),
+    seed: int = typer.Option(0, "--seed", help="Seed of shuffled or GC-matched negatives."),
+) -> None:
+    """Encode sequences once into a memory-mapped store (1 byte a base) for `train --store`."""
+    from .store import build_store, open_store
+
+    path = build_store(out, fasta=fasta, labels=labels, pos=pos, neg=neg, bed=bed, genome=genome,
+                       length=length, seed=seed)
+    data = open_store(path)
+    typer.echo(f"wrote {path}: {len(data)} sequences of length {data.length}, {len(data.tasks)} task(s)")
+
+
+@app.command()
+@_user_errors
 def train(
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory to write.  [required unless --resume]"),
     pos: Optional[Path] = typer.Option(None, "--pos", help="FASTA (.gz ok) of bound sequences, e.g. ChIP-seq peaks."),
@@ -94,6 +116,7 @@ def train(
     valid_chroms: Optional[str] = typer.Option(None, "--valid-chroms", help="With --bed: comma-separated chromosomes held out for validation, e.g. chr8,chr9.  [default: a random stratified split]"),
     test_chroms: Optional[str] = typer.Option(None, "--test-chroms", help="With --bed: comma-separated chromosomes held out for the test metrics, e.g. chr10,chr11.  [default: a random stratified split]"),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad BED lines (counted on stderr) instead of failing."),
+    store: Optional[Path] = typer.Option(None, "--store", help="A store made by `genocnn prepare`, instead of input files."),
 ) -> None:
     """Train a binding model; writes model.pt, last.pt, config.yaml, history.tsv, metrics.json, run.json."""
     from .devices import Distributed
@@ -109,7 +132,7 @@ def train(
         pos, neg, out, config, epochs, seed, device, progress=not quiet,
         fasta=fasta, labels=labels, overrides=set_, resume=resume is not None, force=force, command=sys.argv,
         bed=bed, genome=genome, negatives=negatives, skip_bad=skip_bad,
-        valid_chroms=held[0], test_chroms=held[1],
+        valid_chroms=held[0], test_chroms=held[1], store=store,
     )
     if Distributed().is_main:
         typer.echo(run.stopping)

@@ -162,6 +162,10 @@ class TrainingConfig:
     lr_factor : float
     lr_patience : int
     seed : int
+    steps_per_epoch : int or None
+        None: an epoch is every training sequence once. N: an epoch is N
+        batches of a reproducible shuffled stream (for sets too large for full
+        epochs); validation, early stopping and ``last.pt`` come after each.
     calibration_bp : int
         Bases of dinucleotide-shuffled held-out sequence scanned after training
         to relate scan thresholds to false calls per Mbp (``genocnn scan --fpr``);
@@ -182,8 +186,11 @@ class TrainingConfig:
     lr_patience: int = 2
     seed: int = 0
     calibration_bp: int = 2_000_000
+    steps_per_epoch: int | None = None
 
     def validate(self, where: str) -> None:
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise GenocnnError(f"{where}: training.steps_per_epoch must be >= 1 (or null for full epochs)")
         if self.calibration_bp < 0:
             raise GenocnnError(f"{where}: training.calibration_bp must be >= 0")
         for key in ("epochs", "batch_size", "patience", "lr_patience"):

@@ -11,6 +11,7 @@ Splits of a Dataset are in :mod:`genocnn.splits`.
 
 from __future__ import annotations
 
+import mmap
 import os
 import warnings
 from dataclasses import dataclass
@@ -20,50 +21,110 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .encode import one_hot
+from .encode import codes_to_one_hot, encode_codes
 from .errors import GenocnnError
 from .fasta import read_fasta
 from .genome import chrom_sizes, interval_windows, open_genome, read_bed
 from .negatives import gc_matched_negatives, shuffled_negatives
 
-__all__ = ["Dataset", "GenomeData", "choose_length", "load_bed", "load_labelled", "load_pos_neg", "read_labels"]
+__all__ = ["Dataset", "GenomeData", "LabelTable", "choose_length", "drop_pages", "is_mapped", "labels_to_float", "load_bed", "load_labelled",
+           "load_pos_neg", "read_label_codes", "read_labels"]
 
 NEGATIVES = ("gc", "shuffle")
 #: Label spellings (lower-cased) and their values: 0/1, pandas' floats, R's logicals.
-_LABEL_VALUES = {"0": "0", "1": "1", "0.0": "0", "1.0": "1", "false": "0", "true": "1"}
+_LABEL_VALUES = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1, "": -1, "na": -1, "nan": -1}
+#: Exact spellings looked up before stripping and lower-casing (the common case, fast).
+_EXACT = {**_LABEL_VALUES, "FALSE": 0, "TRUE": 1, "False": 0, "True": 1, "NA": -1, "NaN": -1}
+#: Rows read, or scanned, at a time.
+_ROWS = 65_536
+#: Label cells parsed at a time (bounds the strings pandas holds).
+_CELLS = 2_000_000
 
 
 @dataclass
 class Dataset:
-    """Encoded, labelled sequences.
+    """Encoded, labelled sequences, held as 1-byte codes and int8 labels.
+
+    ``codes`` and ``labels`` may be in memory or memory-mapped from a store
+    (:mod:`genocnn.store`); nothing here expands all of them at once except
+    the :attr:`x` / :attr:`y` properties, meant for small sets and tests.
 
     Attributes
     ----------
     ids : list of str, length N
-    x : torch.Tensor, shape (N, 4, L), float32
-    y : torch.Tensor, shape (N, T), float32
-        1 bound, 0 unbound.
+    codes : numpy.ndarray, shape (N, L), uint8
+        :func:`~genocnn.encode.encode_codes` of the sequences.
+    labels : numpy.ndarray, shape (N, T), int8
+        1 bound, 0 unbound, -1 unknown.
     tasks : list of str, length T
     """
 
     ids: list[str]
-    x: torch.Tensor
-    y: torch.Tensor
+    codes: np.ndarray
+    labels: np.ndarray
     tasks: list[str]
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def length(self) -> int:
+        """The sequence length L."""
+        return int(self.codes.shape[1])
+
+    @property
+    def x(self) -> torch.Tensor:
+        """All sequences one-hot, shape (N, 4, L), float32 (16 bytes a base: small sets only)."""
+        return codes_to_one_hot(torch.from_numpy(np.array(self.codes)))
+
+    @property
+    def y(self) -> torch.Tensor:
+        """All labels, shape (N, T), float32: 1 bound, 0 unbound, NaN unknown."""
+        return labels_to_float(self.labels)
+
     def subset(self, index: np.ndarray) -> Dataset:
-        """The rows in ``index`` as a new Dataset."""
-        idx = torch.as_tensor(index, dtype=torch.long)
-        return Dataset([self.ids[i] for i in index], self.x[idx], self.y[idx], self.tasks)
+        """The rows in ``index`` as a new in-memory Dataset."""
+        index = np.asarray(index, dtype=np.int64)
+        return Dataset([self.ids[i] for i in index], np.asarray(self.codes[index]),
+                       np.asarray(self.labels[index]), self.tasks)
 
     def class_balance(self) -> dict[str, tuple[int, int]]:
         """Per task: (positives, negatives); unknown labels are not counted."""
-        pos = torch.nansum(self.y, 0).long().tolist()
-        known = (~torch.isnan(self.y)).sum(0).tolist()
-        return {t: (p, k - p) for t, p, k in zip(self.tasks, pos, known)}
+        pos = np.zeros(len(self.tasks), dtype=np.int64)
+        known = np.zeros(len(self.tasks), dtype=np.int64)
+        for start in range(0, len(self), _ROWS):
+            block = np.asarray(self.labels[start : start + _ROWS])
+            pos += (block == 1).sum(0)
+            known += (block >= 0).sum(0)
+        return {t: (int(p), int(k - p)) for t, p, k in zip(self.tasks, pos, known)}
+
+
+def labels_to_float(labels: np.ndarray) -> torch.Tensor:
+    """int8 labels (1, 0, -1 unknown) -> float32 tensor with NaN for unknown, same shape."""
+    y = torch.from_numpy(np.asarray(labels, dtype=np.float32))
+    y[y < 0] = float("nan")
+    return y
+
+
+def is_mapped(array: np.ndarray) -> bool:
+    """Whether ``array`` is backed by a memory-mapped file (a store) rather than memory."""
+    base = array
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    return base is not None
+
+
+def drop_pages(array: np.ndarray) -> None:
+    """Let the kernel drop the resident pages of a memory-mapped array (they stay in the page cache).
+
+    After a scan over a whole mapped file (class balance, a label column)
+    its pages would otherwise count in the process's resident memory.
+    """
+    base = array
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    if isinstance(base, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        base.madvise(mmap.MADV_DONTNEED)
 
 
 def choose_length(lengths: list[int], length: int | None, max_length: int) -> int:
@@ -133,24 +194,102 @@ def load_pos_neg(
         raise GenocnnError(f"{neg}: no negative sequences")
     records = positives + negatives
     L = choose_length([len(s) for _, s in records], length, max_length)
-    x = one_hot([s for _, s in records], length=L)
-    y = torch.zeros(len(records), 1)
-    y[: len(positives)] = 1.0
-    return Dataset([name for name, _ in records], x, y, ["bound"])
+    codes = encode_codes([s for _, s in records], L)
+    labels = np.zeros((len(records), 1), dtype=np.int8)
+    labels[: len(positives)] = 1
+    return Dataset([name for name, _ in records], codes, labels, ["bound"])
 
 
-def read_labels(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a labels TSV: first column sequence id, every other column one task.
+class LabelTable(NamedTuple):
+    """A labels TSV as compact arrays.
 
-    Values are 0, 1, or unknown (empty / ``NA``), kept as NaN. ``0.0`` / ``1.0``
+    Attributes
+    ----------
+    ids : list of str, length N
+        The first column, in file order.
+    tasks : list of str, length T
+    labels : numpy.ndarray, shape (N, T), int8
+        1, 0, or -1 for unknown.
+    """
+
+    ids: list[str]
+    tasks: list[str]
+    labels: np.ndarray
+
+
+def _label_block(chunk: pd.DataFrame, first_line: int) -> tuple[np.ndarray, tuple | None, int]:
+    """int8 codes of one chunk's task columns, the first bad cell (line, column, value) or None, and the bad count."""
+    cells = chunk.iloc[:, 1:]
+    flat = pd.Series(cells.to_numpy().ravel())
+    coded = flat.map(_EXACT)
+    miss = coded.isna()
+    if miss.any():
+        coded[miss] = flat[miss].str.strip().str.lower().map(_LABEL_VALUES)
+    bad = coded.isna().to_numpy()
+    block = coded.fillna(-1).to_numpy(dtype=np.int8).reshape(cells.shape)
+    if not bad.any():
+        return block, None, 0
+    row, col = divmod(int(np.flatnonzero(bad)[0]), cells.shape[1])
+    return block, (first_line + row, cells.columns[col], cells.iat[row, col]), int(bad.sum())
+
+
+def read_label_codes(path: str | os.PathLike) -> LabelTable:
+    """Read a labels TSV into int8 codes, a bounded number of cells at a time.
+
+    Values are 0, 1, or unknown (empty / ``NA``, code -1). ``0.0`` / ``1.0``
     (as pandas writes them) and ``FALSE`` / ``TRUE`` in any case (as R
     writes logicals) are read as 0 / 1. A UTF-8 byte-order mark is dropped.
+    Memory: the (N, T) int8 codes, the ids, and one chunk of strings.
 
     Raises
     ------
     GenocnnError
         Unreadable file, no task column, duplicate ids (naming both lines), or
         values other than 0/1/NA (naming the line, column and count).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise GenocnnError(f"{path}: no such labels file")
+    ids: list[str] = []
+    blocks: list[np.ndarray] = []
+    first_bad, n_bad, tasks, columns = None, 0, None, []
+    try:
+        with pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                         chunksize=1024) as reader:  # then _CELLS cells a chunk
+            for chunk in reader:
+                columns = columns or list(chunk.columns)
+                if chunk.shape[1] < 2:
+                    break
+                if tasks is None:
+                    tasks = [str(c) for c in chunk.columns[1:]]
+                    reader.chunksize = max(1, _CELLS // len(tasks))
+                block, bad, count = _label_block(chunk, len(ids) + 2)
+                first_bad, n_bad = first_bad or bad, n_bad + count
+                ids.extend(chunk.iloc[:, 0].tolist())
+                blocks.append(block)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GenocnnError(f"{path}: not a readable tab-separated labels file: {detail}") from None
+    if len(columns) < 2:
+        raise GenocnnError(f"{path}: needs an id column and at least one task column (tab-separated)")
+    index = pd.Index(ids)
+    dup = index.duplicated()
+    if dup.any():
+        line = int(np.flatnonzero(dup)[0])
+        first = ids.index(ids[line])
+        raise GenocnnError(f"{path}: line {line + 2}: duplicate id {ids[line]!r}, also on line {first + 2} "
+                           f"({int(dup.sum())} duplicate ids; ids must be unique)")
+    if first_bad is not None:
+        line, column, value = first_bad
+        raise GenocnnError(f"{path}: line {line}, column {column!r}: value {value!r} "
+                           f"is not 0, 1 or NA (nor 0.0/1.0, FALSE/TRUE) ({n_bad} such values)")
+    tasks = tasks or [str(c) for c in columns[1:]]
+    labels = np.concatenate(blocks) if blocks else np.zeros((0, len(tasks)), dtype=np.int8)
+    return LabelTable(ids, tasks, labels)
+
+
+def read_labels(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a labels TSV as a table of floats indexed by id (NaN unknown); see :func:`read_label_codes`.
 
     Examples
     --------
@@ -162,36 +301,8 @@ def read_labels(path: str | os.PathLike) -> pd.DataFrame:
     s1  1.0  1.0
     s2  0.0  NaN
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise GenocnnError(f"{path}: no such labels file")
-    try:
-        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GenocnnError(f"{path}: not a readable tab-separated labels file: {detail}") from None
-    if table.shape[1] < 2:
-        raise GenocnnError(f"{path}: needs an id column and at least one task column (tab-separated)")
-    ids = table.iloc[:, 0]
-    dup = ids[ids.duplicated()]
-    if len(dup):
-        line = int(dup.index[0]) + 2
-        first = int(ids[ids == dup.iloc[0]].index[0]) + 2
-        raise GenocnnError(f"{path}: line {line}: duplicate id {dup.iloc[0]!r}, also on line {first} "
-                           f"({len(dup)} duplicate ids; ids must be unique)")
-    values = table.iloc[:, 1:].apply(lambda c: c.str.strip().str.lower())
-    known = values.isin(list(_LABEL_VALUES))
-    unknown = values.isin(["", "na", "nan"])
-    bad = ~(known | unknown)
-    if bad.to_numpy().any():
-        row, col = np.argwhere(bad.to_numpy())[0]
-        raise GenocnnError(
-            f"{path}: line {row + 2}, column {values.columns[col]!r}: value {table.iat[row, col + 1]!r} "
-            f"is not 0, 1 or NA (nor 0.0/1.0, FALSE/TRUE) ({int(bad.to_numpy().sum())} such values)"
-        )
-    numeric = values.where(known).replace(_LABEL_VALUES).astype(float)
-    numeric.index = ids.to_numpy()
-    return numeric
+    table = read_label_codes(path)
+    return pd.DataFrame(labels_to_float(table.labels).numpy().astype(float), index=table.ids, columns=table.tasks)
 
 
 def load_labelled(
@@ -208,25 +319,25 @@ def load_labelled(
         Duplicate FASTA ids, label ids missing from the FASTA, or FASTA records
         without a label row (with the count and the first few ids).
     """
-    table = read_labels(labels)
+    table = read_label_codes(labels)
     records = list(read_fasta(fasta))  # refuses duplicate ids
     names = [name for name, _ in records]
     seen = set(names)
-    missing = [i for i in table.index if i not in seen]
+    missing = [i for i in table.ids if i not in seen]
     if missing:
         raise GenocnnError(
             f"{labels}: {len(missing)} id(s) not in {fasta}, e.g. {', '.join(map(repr, missing[:3]))}"
         )
-    unlabelled = [n for n in names if n not in table.index]
+    rows = pd.Index(table.ids).get_indexer(names)
+    unlabelled = [n for n, r in zip(names, rows) if r < 0]
     if unlabelled:
         raise GenocnnError(
             f"{fasta}: {len(unlabelled)} record(s) without a row in {labels}, "
             f"e.g. {', '.join(map(repr, unlabelled[:3]))}"
         )
     L = choose_length([len(s) for _, s in records], length, max_length)
-    x = one_hot([s for _, s in records], length=L)
-    y = torch.tensor(table.loc[names].to_numpy(), dtype=torch.float32)
-    return Dataset(names, x, y, [str(c) for c in table.columns])
+    codes = encode_codes([s for _, s in records], L)
+    return Dataset(names, codes, table.labels[rows], table.tasks)
 
 
 class GenomeData(NamedTuple):
@@ -307,7 +418,7 @@ def load_bed(
             shuffles = shuffled_negatives(list(zip(pos.ids, pos.sequences)), negatives_per_positive, seed)
             neg = [(name, chrom, seq) for (name, seq), chrom in zip(shuffles, pos.chroms * negatives_per_positive)]
     ids = pos.ids + [r[0] for r in neg]
-    x = one_hot(pos.sequences + [r[2] for r in neg], length=length)
-    y = torch.zeros(len(ids), 1)
-    y[: len(pos.ids)] = 1.0
-    return GenomeData(Dataset(ids, x, y, ["bound"]), pos.chroms + [r[1] for r in neg], list(sizes), notes)
+    codes = encode_codes(pos.sequences + [r[2] for r in neg], length)
+    labels = np.zeros((len(ids), 1), dtype=np.int8)
+    labels[: len(pos.ids)] = 1
+    return GenomeData(Dataset(ids, codes, labels, ["bound"]), pos.chroms + [r[1] for r in neg], list(sizes), notes)

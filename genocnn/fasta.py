@@ -36,7 +36,7 @@ _PROTEIN_ONLY = set("EFILPQXZJO*efilpqxzjo")
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def read_fasta(path: str | os.PathLike) -> Iterator[tuple[str, str]]:
+def read_fasta(path: str | os.PathLike, check_duplicates: bool = True) -> Iterator[tuple[str, str]]:
     """Yield ``(id, sequence)`` for each record of a FASTA file.
 
     Parameters
@@ -44,6 +44,9 @@ def read_fasta(path: str | os.PathLike) -> Iterator[tuple[str, str]]:
     path : str or PathLike
         A FASTA file, plain or gzip-compressed (found by its magic bytes,
         whatever its name).
+    check_duplicates : bool, default True
+        Refuse a repeated id (this keeps every id in memory); a caller that
+        finds repeats itself, with less memory, passes False.
 
     Yields
     ------
@@ -85,7 +88,7 @@ def read_fasta(path: str | os.PathLike) -> Iterator[tuple[str, str]]:
                 SimpleFastaParser(itertools.chain([first], handle)), start=1
             ):
                 name, seq = _check_record(path, number, title, seq)
-                first = seen.setdefault(name, number)
+                first = seen.setdefault(name, number) if check_duplicates else number
                 if first != number:
                     raise GenocnnError(
                         f"{path}: duplicate record id {name!r}: records {first} and {number} "

@@ -18,6 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .atomic import atomic_open
+from .batches import BatchSource, codes_one_hot, positive_weights_of, split_labels, validation_rows
 from .checkpoint import save_last
 from .config import Config
 from .data import Dataset
@@ -150,11 +151,10 @@ def fit(
         net = torch.compile(net)
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = make_scheduler(optimiser, cfg)
-    train_x, train_y = data.x[split.train], data.y[split.train]
-    valid_x, valid_y = data.x[split.valid], data.y[split.valid]
-    if device.type == "cuda":
-        train_x, train_y = train_x.pin_memory(), train_y.pin_memory()
-    pos_weight = positive_weights(train_y).to(device)
+    source = BatchSource(data, split.train, device, cfg.seed)  # codes; one-hot per batch on the device
+    valid_rows = validation_rows(split.valid, data.length)
+    valid_x, valid_y = codes_one_hot(data, valid_rows), split_labels(data, valid_rows)
+    pos_weight = positive_weights_of(data.labels, split.train).to(device)
     amp_dtype = torch.float16 if cfg.amp_dtype == "float16" else torch.bfloat16
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
@@ -177,12 +177,11 @@ def fit(
         epoch = state.epoch + 1
         start = time.perf_counter()
         net.train()
-        order = torch.randperm(len(train_x), generator=generator)
+        order = source.order(epoch, generator, cfg.batch_size, cfg.steps_per_epoch)
         total, count = 0.0, 0
         for batch, i in enumerate(range(0, len(order), cfg.batch_size), 1):
             idx = dist.shard(order[i : i + cfg.batch_size])
-            xb = train_x[idx].to(device, non_blocking=True)
-            yb = train_y[idx].to(device, non_blocking=True)
+            xb, yb = source.batch(idx)
             try:
                 loss = train_step(net, optimiser, scaler, xb, yb, pos_weight, cfg.rc_augment,
                                   amp_dtype if use_amp else None)

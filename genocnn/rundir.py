@@ -23,7 +23,7 @@ from .errors import GenocnnError
 RUN_FILES = ("run.json", "last.pt", "history.tsv", "model.pt", "config.yaml", "metrics.json")
 LOCK_FILE = ".genocnn.lock"
 #: Input options of a run, by their :func:`~genocnn.training.train` parameter names.
-INPUT_OPTIONS = ("pos", "neg", "fasta", "labels", "bed", "genome")
+INPUT_OPTIONS = ("pos", "neg", "fasta", "labels", "bed", "genome", "store")
 
 
 def is_scratch(name: str) -> bool:

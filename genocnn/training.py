@@ -24,16 +24,26 @@ from .atomic import atomic_open
 from .calibration import calibrate
 from .checkpoint import file_record, load_last, save_checkpoint
 from .config import Config, apply_overrides, config_from_dict, dump_config, load_config
-from .data import Dataset, GenomeData, load_bed, load_labelled, load_pos_neg
+from .batches import codes_one_hot, positive_weights_of, split_labels
+from .data import Dataset, GenomeData, labels_to_float, load_bed, load_labelled, load_pos_neg
 from .devices import Distributed, cpu_threads, resolve_device
 from .errors import GenocnnError
-from .fit import seed_everything, fit, positive_weights
+from .fit import seed_everything, fit
 from .inference import predict_logits
 from .metrics import evaluate
 from .models import ConvNet, build_model
 from .rundir import (RunLock, check_out, check_recorded_inputs, check_resumed_config, claim, recorded_inputs,
                      recorded_run)
 from .splits import Split, chrom_split, split_indices
+from .store import drop_pages, open_store, store_for
+
+#: ``train --fasta --labels`` with a FASTA larger than this (bytes, about the bases) builds or reuses a
+#: memory-mapped store beside the run (``RUN.store/``) instead of holding the data in memory.
+AUTO_STORE_BYTES = 200_000_000
+#: Held-out bases read for the calibration background (evenly spaced rows), a multiple of what it uses.
+CALIBRATION_POOL = 10
+#: Rows one-hot encoded at a time when predicting the test split.
+_PREDICT_ROWS = 4096
 
 
 @dataclass
@@ -91,14 +101,24 @@ def stopping_sentence(history: pd.DataFrame, epochs: int, patience: int) -> str:
 def load_dataset(
     cfg: Config, pos=None, neg=None, fasta=None, labels=None, *,
     bed=None, genome=None, negatives: str | None = None, skip_bad: bool = False,
-    dist: Distributed | None = None,
+    dist: Distributed | None = None, store=None, cache: Path | None = None,
 ) -> tuple[Dataset, GenomeData | None]:
-    """The training data: ``pos`` [+ ``neg``] FASTA, ``fasta`` + ``labels`` TSV, or ``bed`` + ``genome``.
+    """The training data: ``pos`` [+ ``neg``] FASTA, ``fasta`` + ``labels`` TSV, ``bed`` + ``genome``, or a ``store``.
 
     Returns the Dataset and, for ``bed`` data, the :class:`GenomeData` that
     knows each row's chromosome (else None). Notes about the BED (skipped
     lines, padded windows) are printed to stderr by the main process.
+    ``fasta`` over :data:`AUTO_STORE_BYTES` goes through the store ``cache``
+    (built, or reused when its sources and options match) in a single process.
     """
+    if store is not None:
+        if any(p is not None for p in (pos, neg, fasta, labels, bed, genome)):
+            raise GenocnnError("give either `store` or input files, not both")
+        data = open_store(store)
+        if cfg.data.length is not None and cfg.data.length != data.length:
+            raise GenocnnError(f"{store}: sequences of length {data.length}, data.length is {cfg.data.length}; "
+                               "build the store again with that length")
+        return data, None
     if bed is not None or genome is not None:
         if bed is None or genome is None:
             raise GenocnnError("`bed` and `genome` go together")
@@ -117,6 +137,10 @@ def load_dataset(
             raise GenocnnError("`fasta` and `labels` go together")
         if pos is not None or neg is not None:
             raise GenocnnError("give either `pos`/`neg` or `fasta`/`labels`, not both")
+        single = dist is None or not dist.active
+        if cache is not None and single and os.path.isfile(fasta) and os.path.getsize(fasta) > AUTO_STORE_BYTES:
+            return store_for(cache, fasta=fasta, labels=labels, length=cfg.data.length,
+                             max_length=cfg.data.max_length), None
         return load_labelled(fasta, labels, cfg.data.length, cfg.data.max_length), None
     if pos is None:
         raise GenocnnError(
@@ -170,6 +194,7 @@ def train(
     valid_chroms: Sequence[str] = (),
     test_chroms: Sequence[str] = (),
     skip_bad: bool = False,
+    store: str | os.PathLike | None = None,
 ) -> Run:
     """Train a binding model on bound vs unbound sequences, or on a labels table.
 
@@ -190,6 +215,11 @@ def train(
     fasta, labels : path, optional
         Multi-task data instead of pos/neg: a FASTA and a TSV whose first
         column is the sequence id and every other column a task (0/1/NA).
+        A FASTA over :data:`AUTO_STORE_BYTES` is read through a store in
+        ``out + ".store"`` (built once, reused while the files are unchanged).
+    store : path, optional
+        A store from :func:`genocnn.store.build_store` (``genocnn prepare``)
+        instead of input files.
     overrides : list of str
         ``section.key=value`` config overrides, e.g. ``training.lr=3e-4``.
     resume : bool
@@ -220,7 +250,7 @@ def train(
     -------
     Run
     """
-    inputs = dict(pos=pos, neg=neg, fasta=fasta, labels=labels, bed=bed, genome=genome)
+    inputs = dict(pos=pos, neg=neg, fasta=fasta, labels=labels, bed=bed, genome=genome, store=store)
     run = prepare_run(out, config, epochs, seed, device, progress, inputs, overrides=overrides,
                       resume=resume, force=force, command=command, negatives=negatives,
                       valid_chroms=valid_chroms, test_chroms=test_chroms, skip_bad=skip_bad)
@@ -285,20 +315,23 @@ def prepare_run(
         cpu_threads(share=dist.world)  # every core we were given
     if (valid_chroms or test_chroms) and inputs.get("bed") is None:
         raise GenocnnError("`valid_chroms`/`test_chroms` need `bed`/`genome` data (chromosome positions)")
-    data, peaks = load_dataset(cfg, **inputs, negatives=negatives, skip_bad=skip_bad, dist=dist)
-    cfg = cfg.replace(data={"length": int(data.x.shape[-1])})
+    cache = run_dir.with_name(run_dir.name + ".store")
+    data, peaks = load_dataset(cfg, **inputs, negatives=negatives, skip_bad=skip_bad, dist=dist, cache=cache)
+    cfg = cfg.replace(data={"length": data.length})
     if resume_state is not None:
         check_resumed_config(resume_state["config"], cfg.to_dict(), resume_state["progress"]["epoch"], last_path)
     elif recorded is not None:
         check_resumed_config(recorded["config"], cfg.to_dict(), 0, run_dir / "run.json")
+    first_task = labels_to_float(data.labels[:, :1])  # what the splits stratify on
+    drop_pages(data.labels)
     if valid_chroms or test_chroms:
-        split = chrom_split(peaks.chroms, data.y, valid_chroms, test_chroms, cfg.data.valid_fraction,
+        split = chrom_split(peaks.chroms, first_task, valid_chroms, test_chroms, cfg.data.valid_fraction,
                             cfg.data.test_fraction, cfg.training.seed, known=peaks.genome_chroms)
     else:
-        split = split_indices(data.y, cfg.data.valid_fraction, cfg.data.test_fraction, cfg.training.seed)
+        split = split_indices(first_task, cfg.data.valid_fraction, cfg.data.test_fraction, cfg.training.seed)
     if progress and dist.is_main:
         balance = ", ".join(f"{t}: {p} bound / {n} unbound" for t, (p, n) in data.class_balance().items())
-        weights = ", ".join(f"{w:.2f}" for w in positive_weights(data.y[split.train]).tolist())
+        weights = ", ".join(f"{w:.2f}" for w in positive_weights_of(data.labels, split.train).tolist())
         tqdm.write(
             f"{len(data)} sequences of length {cfg.data.length} ({balance}); positive weights {weights}; "
             f"train {len(split.train)}, valid {len(split.valid)}, test {len(split.test)}; device {dev}"
@@ -310,7 +343,7 @@ def prepare_run(
         "command": list(command) if command is not None else None,
         "device": str(dev),
         "world_size": dist.world,
-        "inputs": [{"option": k, **file_record(os.path.abspath(p))} for k, p in inputs.items() if p is not None],
+        "inputs": [_input_record(k, p) for k, p in inputs.items() if p is not None],
         "data_options": {"negatives": negatives, "valid_chroms": list(valid_chroms),
                          "test_chroms": list(test_chroms), "skip_bad": skip_bad},
         "config": cfg.to_dict(),
@@ -327,6 +360,21 @@ def prepare_run(
             lock.release()
             raise
     return PreparedRun(run_dir, cfg, data, split, dev, dist, resume_state, progress, lock)
+
+
+def _input_record(option: str, path) -> dict:
+    """What ``run.json`` records of an input: the file's size and hash; for a store, its manifest's."""
+    if option == "store":
+        return {"option": option, **file_record(os.path.join(path, "manifest.json")), "path": os.path.abspath(path)}
+    return {"option": option, **file_record(os.path.abspath(path))}
+
+
+def predict_rows(model: ConvNet, data: Dataset, rows: np.ndarray) -> torch.Tensor:
+    """Logits of ``data``'s rows, shape (n, T), one-hot encoded a block of rows at a time."""
+    parts = [predict_logits(model, codes_one_hot(data, rows[i : i + _PREDICT_ROWS]))
+             for i in range(0, len(rows), _PREDICT_ROWS)]
+    drop_pages(data.codes)
+    return torch.cat(parts) if parts else torch.zeros(0, len(data.tasks))
 
 
 def fit_run(run: PreparedRun) -> tuple[ConvNet, pd.DataFrame]:
@@ -349,11 +397,16 @@ def fit_run(run: PreparedRun) -> tuple[ConvNet, pd.DataFrame]:
 def save_run(run: PreparedRun, model: ConvNet, history: pd.DataFrame) -> Run:
     """Stage 3 of :func:`train`: test metrics, then ``model.pt``, ``config.yaml``, ``history.tsv``, ``metrics.json``."""
     data, split, cfg = run.data, run.split, run.config
-    metrics = evaluate(data.y[split.test], predict_logits(model, data.x[split.test]), data.tasks)
+    metrics = evaluate(split_labels(data, split.test), predict_rows(model, data, split.test), data.tasks)
     metrics.update(n_train=len(split.train), n_valid=len(split.valid), n_test=len(split.test))
     if cfg.training.calibration_bp > 0 and run.dist.is_main:
-        held_out = np.concatenate([split.valid, split.test])
-        model.calibration = calibrate(model, data.x[held_out], cfg.training.calibration_bp, cfg.training.seed)
+        held_out = np.sort(np.concatenate([split.valid, split.test]))
+        pool = max(1, CALIBRATION_POOL * cfg.training.calibration_bp // data.length)
+        if len(held_out) > pool:  # huge sets: evenly spaced rows, enough for the background
+            held_out = held_out[np.linspace(0, len(held_out) - 1, pool).round().astype(np.int64)]
+        model.calibration = calibrate(model, np.asarray(data.codes[held_out]), cfg.training.calibration_bp,
+                                      cfg.training.seed)
+        drop_pages(data.codes)
     if run.dist.is_main:
         save_checkpoint(model, cfg, data.tasks, run.run_dir / "model.pt")
         with atomic_open(run.run_dir / "config.yaml") as fh:

@@ -26,7 +26,8 @@ NO_DEFAULT = {
     ("train", "--pos"), ("train", "--fasta"), ("train", "--labels"), ("train", "--resume"),
     ("train", "--bed"), ("train", "--genome"), ("train", "--set"), ("config show", "--set"),
     ("predict", "--bed"), ("predict", "--genome"), ("simulate", "--tfs"),
-    ("scan", "--bedgraph"), ("scan", "--bigwig"),
+    ("scan", "--bedgraph"), ("scan", "--bigwig"), ("train", "--store"),
+    ("prepare", "--fasta"), ("prepare", "--labels"), ("prepare", "--pos"), ("prepare", "--bed"), ("prepare", "--genome"),
 }
 
 
@@ -67,7 +68,7 @@ def _entry(text: str, option: str) -> str:
 
 def test_every_command_is_listed():
     assert set(_commands()) == {"train", "predict", "motifs", "simulate", "scan", "attribute",
-                                "variants", "config show", "config list"}
+                                "variants", "config show", "config list", "prepare"}
 
 
 @pytest.mark.parametrize("name", sorted(_commands()))

@@ -1,0 +1,148 @@
+"""The 1-byte codes, the memory-mapped store, and training from it."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+import genocnn.training
+from genocnn.batches import BatchSource
+from genocnn.cli import app
+from genocnn.data import is_mapped, load_labelled
+from genocnn.encode import CODES, codes_to_one_hot, encode_codes, one_hot
+from genocnn.errors import GenocnnError
+from genocnn.store import build_store, open_store, store_for
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    from genocnn.config import dump_config, config_from_dict
+
+    cfg = config_from_dict({"model": {"conv": [{"filters": 8, "kernel_size": 10, "pool_size": 4}], "dense": [8]},
+                            "training": {"batch_size": 32, "calibration_bp": 20_000}})
+    path = tmp_path_factory.mktemp("cfg") / "tiny.yaml"
+    path.write_text(dump_config(cfg))
+    return str(path)
+
+
+IUPAC_TEXT = st.text(st.sampled_from("ACGTUNRYSWKMBDHV" + "acgtunryswkmbdhv" + "-.xZ?é"), min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seqs=st.lists(IUPAC_TEXT, min_size=1, max_size=8), length=st.integers(1, 50))
+def test_codes_expand_to_exactly_one_hot(seqs, length):
+    codes = encode_codes(seqs, length)
+    assert codes.dtype == np.uint8 and codes.shape == (len(seqs), length) and codes.max() < len(CODES)
+    assert torch.equal(codes_to_one_hot(torch.from_numpy(codes)), one_hot(seqs, length=length))
+
+
+def _write(tmp_path, n=120, seed=0, lengths=(30, 70)):
+    rng = np.random.default_rng(seed)
+    seqs = ["".join(rng.choice(list("ACGTNRacgt"), size=rng.integers(*lengths))) for _ in range(n)]
+    fasta, labels = tmp_path / "seqs.fa", tmp_path / "labels.tsv"
+    fasta.write_text("".join(f">s{i} desc\n{s[:25]}\n{s[25:]}\n" for i, s in enumerate(seqs)))
+    rows = [f"s{i}\t{int(rng.integers(0, 2))}\t{'NA' if i % 7 == 0 else 'TRUE'}\n" for i in rng.permutation(n)]
+    labels.write_text("id\tA\tB\n" + "".join(rows))
+    return fasta, labels
+
+
+@pytest.mark.parametrize("length", [None, 50])
+def test_store_round_trip_equals_reading_the_files(tmp_path, length):
+    fasta, labels = _write(tmp_path)
+    with pytest.warns(UserWarning) if length is None else _nothing():
+        build_store(tmp_path / "store", fasta=fasta, labels=labels, length=length)
+    stored = open_store(tmp_path / "store")
+    with pytest.warns(UserWarning) if length is None else _nothing():
+        direct = load_labelled(fasta, labels, length)
+    assert is_mapped(stored.codes) and not is_mapped(direct.codes)
+    assert list(stored.ids) == direct.ids and stored.tasks == direct.tasks == ["A", "B"]
+    assert np.array_equal(stored.codes, direct.codes) and np.array_equal(stored.labels, direct.labels)
+    assert torch.equal(stored.x, direct.x) and torch.equal(stored.y.nan_to_num(-1), direct.y.nan_to_num(-1))
+    assert stored.class_balance() == direct.class_balance()
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_store_reused_until_a_source_changes(tmp_path):
+    fasta, labels = _write(tmp_path, lengths=(40, 41))
+    store_for(tmp_path / "cache", fasta=fasta, labels=labels)
+    manifest = tmp_path / "cache" / "manifest.json"
+    before = manifest.stat().st_mtime_ns
+    store_for(tmp_path / "cache", fasta=fasta, labels=labels)
+    assert manifest.stat().st_mtime_ns == before  # reused
+    labels.write_text(labels.read_text().replace("TRUE", "FALSE"))
+    data = store_for(tmp_path / "cache", fasta=fasta, labels=labels)
+    assert json.loads(manifest.read_text())["sources"][1]["bytes"] == labels.stat().st_size
+    assert (data.labels[:, 1] != 1).all()  # rebuilt from the new labels
+
+
+def test_store_errors_leave_nothing(tmp_path):
+    fasta, labels = _write(tmp_path, lengths=(40, 41))
+    dup = tmp_path / "dup.fa"
+    dup.write_text(fasta.read_text() + ">s3\nACGT\n")
+    with pytest.raises(GenocnnError, match=r"duplicate record id 's3': records 4 and 121"):
+        build_store(tmp_path / "s", fasta=dup, labels=labels)
+    extra = tmp_path / "extra.tsv"
+    extra.write_text(labels.read_text() + "zz\t1\t0\n")
+    with pytest.raises(GenocnnError, match=r"extra.tsv: 1 id\(s\) not in .*'zz'"):
+        build_store(tmp_path / "s", fasta=fasta, labels=extra)
+    assert sorted(os.listdir(tmp_path)) == ["dup.fa", "extra.tsv", "labels.tsv", "seqs.fa"]
+    result = CliRunner().invoke(app, ["prepare", "--fasta", str(fasta), "--labels", str(tmp_path / "nope.tsv"),
+                                      "--out", str(tmp_path / "s")])
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and "nope.tsv" in result.output
+    assert not (tmp_path / "s").exists()
+
+
+def test_prepare_then_train_from_the_store(tmp_path, config):
+    fasta, labels = _write(tmp_path, n=200, lengths=(60, 61))
+    runner = CliRunner()
+    result = runner.invoke(app, ["prepare", "--fasta", str(fasta), "--labels", str(labels),
+                                 "--out", str(tmp_path / "store")])
+    assert result.exit_code == 0, result.output
+    assert "200 sequences of length 60, 2 task(s)" in result.output
+    common = ["--config", config, "--device", "cpu", "--quiet", "--epochs", "2"]
+    for name, data in (("a", ["--store", str(tmp_path / "store")]), ("b", ["--fasta", str(fasta), "--labels", str(labels)])):
+        result = runner.invoke(app, ["train", *data, "--out", str(tmp_path / name), *common])
+        assert result.exit_code == 0, result.output
+    ma, mb = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in "ab")
+    assert ma["n_test"] == mb["n_test"] and ma["auroc"] == pytest.approx(mb["auroc"], abs=1e-6)
+    ha, hb = ((tmp_path / n / "history.tsv").read_text().splitlines() for n in "ab")
+    assert [r.split("\t")[:3] for r in ha] == [r.split("\t")[:3] for r in hb]  # same losses, store or files
+
+
+def test_large_fasta_trains_through_a_cached_store_with_steps_per_epoch(tmp_path, config, monkeypatch):
+    fasta, labels = _write(tmp_path, n=200, lengths=(60, 61))
+    monkeypatch.setattr(genocnn.training, "AUTO_STORE_BYTES", 1000)
+    result = CliRunner().invoke(app, ["train", "--fasta", str(fasta), "--labels", str(labels), "--out",
+                                      str(tmp_path / "run"), "--config", config, "--device", "cpu", "--quiet",
+                                      "--epochs", "2", "--set", "training.steps_per_epoch=3"])
+    assert result.exit_code == 0, result.output
+    assert open_store(tmp_path / "run.store").codes.shape == (200, 60)
+    assert len((tmp_path / "run" / "history.tsv").read_text().splitlines()) == 3
+
+
+def test_steps_per_epoch_stream_is_reproducible_and_continues(tmp_path):
+    fasta, labels = _write(tmp_path, n=50, lengths=(20, 21))
+    build_store(tmp_path / "s", fasta=fasta, labels=labels)
+    data = open_store(tmp_path / "s")
+    source = BatchSource(data, np.arange(5, 45), torch.device("cpu"), seed=3)
+    g = torch.Generator()
+    e1, e2 = source.order(1, g, 8, 3), source.order(2, g, 8, 3)
+    assert torch.equal(e1, source.order(1, g, 8, 3)) and len(e1) == len(e2) == 24
+    stream = torch.cat([e1, e2])
+    assert sorted(stream[:40].tolist()) == list(range(40))  # the first permutation, across the two epochs
+    x, y = source.batch(e1[:8])
+    rows = 5 + e1[:8].numpy()
+    assert torch.equal(x, data.x[rows]) and torch.equal(y.nan_to_num(-1), data.y[rows].nan_to_num(-1))
