@@ -27,6 +27,8 @@ BACKGROUND_BP = 2_000_000
 PIECE_BP = 50_000
 #: Thresholds in the stored curve.
 GRID = 48
+#: Window scores (windows x tasks) kept at once; many-task models are calibrated a group of tasks per scan.
+MAX_SCORES = 50_000_000
 
 
 def _bases(x: torch.Tensor | np.ndarray) -> str:
@@ -108,20 +110,31 @@ def calibrate(model, x: torch.Tensor | np.ndarray, background_bp: int = BACKGROU
         in ``model.pt`` and loads with ``weights_only=True``.
     """
     pieces = background_sequences(x, background_bp, seed)
-    blocks = list(scan(model, pieces, progress=False))
     window = model.length
+    bases = sum(len(p) for p in pieces)
+    per_scan = max(1, MAX_SCORES // max(bases, 1))  # tasks whose scores fit in MAX_SCORES at once
     thresholds, rates = [], []
-    for t in range(model.n_tasks):
-        probs = [b.probs[:, t] for b in blocks]
-        flat = np.sort(np.concatenate(probs)) if probs else np.zeros(1)
-        flat = flat[np.isfinite(flat)]
-        # thresholds from the median up to the top few windows, denser in the tail
-        tail = np.unique(np.geomspace(0.5, 1.0 / max(len(flat), 2), GRID))
-        grid = np.unique(np.quantile(flat, 1.0 - tail)) if len(flat) else np.array([0.5])
-        thresholds.append(np.pad(grid, (0, GRID - len(grid)), mode="edge"))
-        rates.append(calls_per_mbp(probs, window, thresholds[-1]))
+    for first in range(0, model.n_tasks, per_scan):
+        tasks = slice(first, min(first + per_scan, model.n_tasks))
+        kept = [b.probs[:, tasks].copy() for b in scan(model, pieces, progress=False)]  # one block alive at a time
+        for t in range(tasks.stop - tasks.start):
+            grid, rate = _task_curve([k[:, t] for k in kept], window)
+            thresholds.append(grid)
+            rates.append(rate)
+        del kept
     return {
         "thresholds": torch.tensor(np.array(thresholds), dtype=torch.float64),
         "calls_per_mbp": torch.tensor(np.array(rates), dtype=torch.float64),
-        "background_bp": int(sum(len(p) for p in pieces)),
+        "background_bp": int(bases),
     }
+
+
+def _task_curve(probs: list[np.ndarray], window: int) -> tuple[np.ndarray, np.ndarray]:
+    """One task's threshold grid (G,) and calls per Mbp (G,) from its window scores of each background record."""
+    flat = np.sort(np.concatenate(probs)) if probs else np.zeros(1)
+    flat = flat[np.isfinite(flat)]
+    # thresholds from the median up to the top few windows, denser in the tail
+    tail = np.unique(np.geomspace(0.5, 1.0 / max(len(flat), 2), GRID))
+    grid = np.unique(np.quantile(flat, 1.0 - tail)) if len(flat) else np.array([0.5])
+    grid = np.pad(grid, (0, GRID - len(grid)), mode="edge")
+    return grid, calls_per_mbp(probs, window, grid)

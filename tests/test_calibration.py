@@ -161,3 +161,21 @@ def test_cli_scan_threads_sets_the_cpu_threads_and_keeps_the_track(tiny_run, tmp
     finally:
         torch.set_num_threads(before)
     assert outputs[0] == outputs[1] and outputs[0]  # same track whatever the thread count
+
+
+def test_many_task_calibration_in_groups_equals_one_scan(monkeypatch):
+    """Models with many tasks are calibrated a group of tasks per scan (bounded memory): same curves."""
+    import genocnn.calibration as calibration
+    from genocnn.config import Config
+    from genocnn.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(Config().model, 5, 60).eval()
+    x = one_hot(["ACGTTGCAAGGCTTAACCGG" * 3] * 4, length=60)
+    whole = calibrate(model, x, 20_000, seed=3)
+    monkeypatch.setattr(calibration, "MAX_SCORES", 2 * 20_000)  # two tasks a scan: groups of 2, 2, 1
+    grouped = calibrate(model, x, 20_000, seed=3)
+    assert whole["thresholds"].shape == (5, calibration.GRID)
+    torch.testing.assert_close(grouped["thresholds"], whole["thresholds"])
+    torch.testing.assert_close(grouped["calls_per_mbp"], whole["calls_per_mbp"])
+    assert not torch.equal(whole["thresholds"][0], whole["thresholds"][1])  # the tasks differ
