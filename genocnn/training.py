@@ -7,10 +7,11 @@ the network; loadable with ``torch.load(weights_only=True)``), ``config.yaml``,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from .config import Config, apply_overrides, config_from_dict, dump_config, load
 from .data import Dataset, GenomeData, load_bed, load_labelled, load_pos_neg
 from .devices import Distributed, cpu_threads, resolve_device
 from .errors import GenocnnError
-from .fit import seed_everything, fit, positive_weights
+from .fit import batch_and_lr, eval_batch_size, fit, positive_weights, seed_everything
 from .inference import predict_logits
 from .metrics import evaluate
 from .models import ConvNet, build_model
@@ -186,7 +187,7 @@ def train(
     epochs, seed : int, optional
         Override ``training.epochs`` / ``training.seed``.
     device : str
-        ``auto`` (CUDA with mixed precision when present), ``cpu``, ``cuda``, ``cuda:N``, ``mps``.
+        ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:N``, ``mps``.
     fasta, labels : path, optional
         Multi-task data instead of pos/neg: a FASTA and a TSV whose first
         column is the sequence id and every other column a task (0/1/NA).
@@ -299,9 +300,11 @@ def prepare_run(
     if progress and dist.is_main:
         balance = ", ".join(f"{t}: {p} bound / {n} unbound" for t, (p, n) in data.class_balance().items())
         weights = ", ".join(f"{w:.2f}" for w in positive_weights(data.y[split.train]).tolist())
+        batch, lr = batch_and_lr(cfg.training, dev)
         tqdm.write(
             f"{len(data)} sequences of length {cfg.data.length} ({balance}); positive weights {weights}; "
-            f"train {len(split.train)}, valid {len(split.valid)}, test {len(split.test)}; device {dev}"
+            f"train {len(split.train)}, valid {len(split.valid)}, test {len(split.test)}; device {dev}, "
+            f"batch {batch}, lr {lr:.3g}"
             + (f" x {dist.world} processes" if dist.active else "")
         )
     meta = {
@@ -330,26 +333,50 @@ def prepare_run(
 
 
 def fit_run(run: PreparedRun) -> tuple[ConvNet, pd.DataFrame]:
-    """Stage 2 of :func:`train`: build the seeded model and :func:`fit` it (deterministic kernels on CPU)."""
+    """Stage 2 of :func:`train`: build the seeded model and :func:`fit` it under :func:`kernel_settings`."""
     cfg = run.config
     seed_everything(cfg.training.seed)
     model = build_model(cfg.model, len(run.data.tasks), cfg.data.length, list(run.data.tasks), cfg)
-    # deterministic kernels on CPU; with one thread a seed gives bit-identical weights across runs
-    deterministic = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    if run.device.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        return fit(model, run.data, run.split, cfg, run.device, run.progress, run.run_dir / "last.pt",
-                   run.resume_state, run.dist, run.run_dir / "history.tsv")
+        with kernel_settings(run.device):
+            return fit(model, run.data, run.split, cfg, run.device, run.progress, run.run_dir / "last.pt",
+                       run.resume_state, run.dist, run.run_dir / "history.tsv")
     finally:
-        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
         run.dist.close()
+
+
+@contextlib.contextmanager
+def kernel_settings(device: torch.device) -> Iterator[None]:
+    """Kernel choices for training on ``device``, restored afterwards.
+
+    CPU: deterministic algorithms (cheap there; with one thread a seed gives
+    bit-identical weights across runs). CUDA: not deterministic (the switch
+    costs seconds on first use and slower kernels), fp32 matrix products on
+    TF32 tensor cores (``set_float32_matmul_precision("high")``; cuDNN
+    convolutions use TF32 by default) and cuDNN's autotuner for the fixed
+    batch shapes.
+    """
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.get_float32_matmul_precision(), torch.backends.cudnn.benchmark)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    elif device.type == "cuda":
+        torch.set_float32_matmul_precision("high")
+        torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.set_float32_matmul_precision(before[2])
+        torch.backends.cudnn.benchmark = before[3]
 
 
 def save_run(run: PreparedRun, model: ConvNet, history: pd.DataFrame) -> Run:
     """Stage 3 of :func:`train`: test metrics, then ``model.pt``, ``config.yaml``, ``history.tsv``, ``metrics.json``."""
     data, split, cfg = run.data, run.split, run.config
-    metrics = evaluate(data.y[split.test], predict_logits(model, data.x[split.test]), data.tasks)
+    test_x = data.x[split.test]
+    logits = predict_logits(model, test_x, eval_batch_size(run.device, test_x.shape[-1]), run.device)
+    metrics = evaluate(data.y[split.test], logits, data.tasks)
     metrics.update(n_train=len(split.train), n_valid=len(split.valid), n_test=len(split.test))
     if cfg.training.calibration_bp > 0 and run.dist.is_main:
         held_out = np.concatenate([split.valid, split.test])
