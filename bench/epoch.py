@@ -18,7 +18,7 @@ The device is synchronised only around the timed blocks.
 
 Usage::
 
-    python bench/epoch.py [--n 20000] [--length 200] [--devices cpu,cuda]
+    python bench/epoch.py [--n 20000] [--length 200] [--devices cpu,cuda] [--data DIR]
 """
 
 from __future__ import annotations
@@ -95,17 +95,27 @@ def measure(data, split, device: torch.device, tmp: Path) -> dict:
             "outside": f"{100 * (1 - steps_s / epoch_s):.1f} %"}
 
 
+def _data(args, tmp: Path) -> tuple[Path, Path]:
+    """``--data``'s FASTA and labels, else the 10-TF simulation written to ``tmp``."""
+    if args.data is not None:
+        return args.data / "seqs.fa", args.data / "labels.tsv"
+    sim = simulate_multitask(tmp / "sim", MULTITASK_TFS, args.n, length=args.length, seed=0)
+    return sim.fasta, sim.labels
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--length", type=int, default=200)
     parser.add_argument("--devices", default="cpu,cuda", help="cuda is skipped where absent")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="folder with seqs.fa and labels.tsv made beforehand (genocnn simulate --tfs ...)")
     args = parser.parse_args()
     threads = cpu_threads()
     devices = [torch.device(d) for d in args.devices.split(",") if d != "cuda" or torch.cuda.is_available()]
     with tempfile.TemporaryDirectory() as tmp:
-        sim = simulate_multitask(Path(tmp) / "sim", MULTITASK_TFS, args.n, length=args.length, seed=0)
-        data = load_labelled(sim.fasta, sim.labels, args.length)
+        fasta, labels = _data(args, Path(tmp))
+        data = load_labelled(fasta, labels, args.length)
         split = split_indices(data.y, 0.1, 0.1, 0)
         rows = [measure(data, split, device, Path(tmp)) for device in devices]
     print(pd.DataFrame(rows).to_string(index=False))

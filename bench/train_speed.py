@@ -12,7 +12,7 @@ and CPU time / CUDA time; without CUDA only the CPU row, saying so.
 
 Usage::
 
-    python bench/train_speed.py [--n 20000] [--epochs 5] [--threads N] [--set KEY=VALUE ...]
+    python bench/train_speed.py [--n 20000] [--epochs 5] [--threads N] [--set KEY=VALUE ...] [--data DIR]
 """
 
 from __future__ import annotations
@@ -63,13 +63,19 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all this process may use)")
     parser.add_argument("--set", action="append", default=[], help="config override for both runs")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="folder with seqs.fa and labels.tsv made beforehand (genocnn simulate --tfs ...)")
     args = parser.parse_args()
     threads = args.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
     with tempfile.TemporaryDirectory() as tmp:
-        sim = simulate_multitask(Path(tmp) / "sim", MULTITASK_TFS, args.n, seed=0)
-        rows = [run_train(sim.fasta, sim.labels, Path(tmp) / "cpu", "cpu", args.epochs, args.set, args.threads)]
+        if args.data is not None:
+            fasta, labels = args.data / "seqs.fa", args.data / "labels.tsv"
+        else:
+            sim = simulate_multitask(Path(tmp) / "sim", MULTITASK_TFS, args.n, seed=0)
+            fasta, labels = sim.fasta, sim.labels
+        rows = [run_train(fasta, labels, Path(tmp) / "cpu", "cpu", args.epochs, args.set, args.threads)]
         if torch.cuda.is_available():
-            rows.append(run_train(sim.fasta, sim.labels, Path(tmp) / "cuda", "cuda", args.epochs, args.set, None))
+            rows.append(run_train(fasta, labels, Path(tmp) / "cuda", "cuda", args.epochs, args.set, None))
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))
     head = f"{args.n} x 200 bp, {len(MULTITASK_TFS)} tasks, {args.epochs} epochs; CPU: {threads} threads"

@@ -29,7 +29,7 @@ from .data import Dataset, GenomeData, load_bed, load_labelled, load_pos_neg
 from .devices import Distributed, cpu_threads, resolve_device
 from .errors import GenocnnError
 from .fit import batch_and_lr, eval_batch_size, fit, positive_weights, seed_everything
-from .inference import predict_logits
+from .inference import evaluating, predict_logits
 from .metrics import evaluate
 from .models import ConvNet, build_model
 from .rundir import (RunLock, check_out, check_recorded_inputs, check_resumed_config, claim, recorded_inputs,
@@ -380,7 +380,8 @@ def save_run(run: PreparedRun, model: ConvNet, history: pd.DataFrame) -> Run:
     metrics.update(n_train=len(split.train), n_valid=len(split.valid), n_test=len(split.test))
     if cfg.training.calibration_bp > 0 and run.dist.is_main:
         held_out = np.concatenate([split.valid, split.test])
-        model.calibration = calibrate(model, data.x[held_out], cfg.training.calibration_bp, cfg.training.seed)
+        with evaluating(model, run.device):  # the background scan runs where training ran
+            model.calibration = calibrate(model, data.x[held_out], cfg.training.calibration_bp, cfg.training.seed)
     if run.dist.is_main:
         save_checkpoint(model, cfg, data.tasks, run.run_dir / "model.pt")
         with atomic_open(run.run_dir / "config.yaml") as fh:
