@@ -69,7 +69,7 @@ def main() -> None:
     threads = args.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
     with tempfile.TemporaryDirectory() as tmp:
         if args.data is not None:
-            fasta, labels = args.data / "seqs.fa", args.data / "labels.tsv"
+            fasta, labels = args.data.resolve() / "seqs.fa", args.data.resolve() / "labels.tsv"
         else:
             sim = simulate_multitask(Path(tmp) / "sim", MULTITASK_TFS, args.n, seed=0)
             fasta, labels = sim.fasta, sim.labels
