@@ -48,7 +48,7 @@ def batch_and_lr(cfg, device: torch.device) -> tuple[int, float]:
     (64, 0.001)
     >>> b, lr = batch_and_lr(TrainingConfig(), torch.device("cuda"))
     >>> b, round(lr, 6)
-    (512, 0.002828)
+    (256, 0.002)
     """
     if device.type != "cuda" or cfg.cuda_batch_size is None:
         return cfg.batch_size, cfg.lr

@@ -115,11 +115,11 @@ def test_nan_loss_in_fit_names_the_first_bad_batch(tiny_data, tiny_config, monke
 
 def test_batch_and_lr_rule_and_config():
     cfg = Config().training
-    assert (cfg.batch_size, cfg.cuda_batch_size, cfg.amp) == (64, 512, False)
+    assert (cfg.batch_size, cfg.cuda_batch_size, cfg.amp) == (64, 256, False)
     assert batch_and_lr(cfg, torch.device("cpu")) == (64, 1e-3)
     assert batch_and_lr(cfg, torch.device("mps")) == (64, 1e-3)
     batch, lr = batch_and_lr(cfg, torch.device("cuda"))
-    assert batch == 512 and lr == pytest.approx(1e-3 * 8 ** 0.5)
+    assert batch == 256 and lr == pytest.approx(2e-3)
     mine = config_from_dict({"training": {"batch_size": 32, "cuda_batch_size": 128, "lr": 0.01}}).training
     assert batch_and_lr(mine, torch.device("cuda"))[1] == pytest.approx(0.02)
     off = config_from_dict({"training": {"cuda_batch_size": None}}).training
