@@ -21,7 +21,7 @@ import torch
 from .data import Dataset, drop_pages, is_mapped, labels_to_float
 from .encode import codes_to_one_hot
 
-__all__ = ["VALID_MAX_BASES", "BatchSource", "codes_one_hot", "positive_weights_of", "validation_rows"]
+__all__ = ["VALID_MAX_BASES", "BatchSource", "codes_one_hot", "gather_rows", "positive_weights_of", "validation_rows"]
 
 #: Validation uses at most this many bases (evenly spaced rows of the split) on huge sets: 128 MB as one-hot.
 VALID_MAX_BASES = 8_000_000
@@ -32,7 +32,7 @@ _ROWS = 65_536
 _GATHER_ROWS = 1024
 
 
-def _gather(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def gather_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """``array[rows]``, reading a memory-mapped file in ascending row order, its pages dropped as it goes.
 
     Without the drops, evenly spread rows (a validation subset) would map
@@ -51,7 +51,7 @@ def _gather(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 def codes_one_hot(data: Dataset, rows: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """One-hot of ``data``'s rows ``rows``, shape (n, 4, L), float32, encoded on ``device``."""
-    codes = torch.from_numpy(_gather(data.codes, np.asarray(rows, dtype=np.int64)))
+    codes = torch.from_numpy(gather_rows(data.codes, np.asarray(rows, dtype=np.int64)))
     return codes_to_one_hot(codes.to(device))
 
 
@@ -60,7 +60,7 @@ def positive_weights_of(labels: np.ndarray, rows: np.ndarray) -> torch.Tensor:
     pos = np.zeros(labels.shape[1], dtype=np.int64)
     known = np.zeros(labels.shape[1], dtype=np.int64)
     for start in range(0, len(rows), _ROWS):
-        block = _gather(labels, rows[start : start + _ROWS])
+        block = gather_rows(labels, rows[start : start + _ROWS])
         pos += (block == 1).sum(0)
         known += (block >= 0).sum(0)
     drop_pages(labels)
@@ -131,8 +131,8 @@ class BatchSource:
         """One-hot (b, 4, L) and float labels (b, T, NaN unknown) of the split's ``positions``, on the device."""
         if self.mapped:
             rows = self.rows[positions.numpy()]
-            codes = torch.from_numpy(_gather(self.data.codes, rows))
-            labels = torch.from_numpy(_gather(self.data.labels, rows))
+            codes = torch.from_numpy(gather_rows(self.data.codes, rows))
+            labels = torch.from_numpy(gather_rows(self.data.labels, rows))
         else:
             codes = self.codes[positions.to(self.codes.device)]
             labels = self.labels[positions.to(self.labels.device)]
@@ -144,6 +144,6 @@ class BatchSource:
 
 def split_labels(data: Dataset, rows: np.ndarray) -> torch.Tensor:
     """Float labels (NaN unknown) of ``rows``, shape (n, T)."""
-    out = labels_to_float(_gather(data.labels, np.asarray(rows, dtype=np.int64)))
+    out = labels_to_float(gather_rows(data.labels, np.asarray(rows, dtype=np.int64)))
     drop_pages(data.labels)
     return out

@@ -69,7 +69,7 @@ def _main(
     warnings.showwarning = _show_warning
 
 
-DEVICE_HELP = "auto (CUDA with mixed precision when present), cpu, cuda, cuda:N or mps"
+DEVICE_HELP = "auto (CUDA when present), cpu, cuda, cuda:N or mps"
 
 
 @app.command()

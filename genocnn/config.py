@@ -143,6 +143,15 @@ class TrainingConfig:
     epochs : int
         Maximum number of epochs.
     batch_size : int
+        Sequences per step (before reverse-complement augmentation) on the
+        CPU and other devices; the batch ``lr`` is meant for.
+    cuda_batch_size : int or None
+        Sequences per step on CUDA, where small batches leave the GPU waiting
+        for Python: 256 by default, with the learning rate scaled by
+        ``sqrt(cuda_batch_size / batch_size)`` (the square-root rule for
+        Adam: 1e-3 at 64 becomes 2e-3 at 256; on the 10-TF benchmark this
+        keeps batch 64's AUROC, 512 at 2.83e-3 did not: ``bench/RESULTS.md``). ``null``: ``batch_size`` and
+        ``lr`` as given on CUDA too.
     lr, weight_decay : float
         AdamW settings.
     patience : int
@@ -150,7 +159,10 @@ class TrainingConfig:
     rc_augment : bool
         Add a reverse-complemented copy of each batch during training.
     amp : bool
-        Mixed precision when training on CUDA.
+        Mixed precision (autocast to ``amp_dtype``) when training on CUDA.
+        Off by default: for these small convolutional models bfloat16
+        autocast measured slower than fp32, which on CUDA runs its matrix
+        products and convolutions on TF32 tensor cores.
     amp_dtype : {"bfloat16", "float16"}
         Autocast type; float16 uses a gradient scaler.
     compile : bool
@@ -174,11 +186,12 @@ class TrainingConfig:
 
     epochs: int = 30
     batch_size: int = 64
+    cuda_batch_size: int | None = 256
     lr: float = 1e-3
     weight_decay: float = 0.1
     patience: int = 5
     rc_augment: bool = True
-    amp: bool = True
+    amp: bool = False
     amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"
     compile: bool = False
     scheduler: Literal["plateau", "cosine", "none"] = "none"
@@ -196,6 +209,8 @@ class TrainingConfig:
         for key in ("epochs", "batch_size", "patience", "lr_patience"):
             if getattr(self, key) < 1:
                 raise GenocnnError(f"{where}: training.{key} must be >= 1")
+        if self.cuda_batch_size is not None and self.cuda_batch_size < 1:
+            raise GenocnnError(f"{where}: training.cuda_batch_size must be >= 1 or null")
         if not 0 < self.lr_factor < 1:
             raise GenocnnError(f"{where}: training.lr_factor must be between 0 and 1")
         if self.lr <= 0:

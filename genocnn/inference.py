@@ -64,7 +64,8 @@ def evaluating(
 
 
 def predict_logits(
-    model: nn.Module, x: torch.Tensor, batch_size: int = 256, device: str | torch.device | None = None
+    model: nn.Module, x: torch.Tensor, batch_size: int = 256, device: str | torch.device | None = None,
+    on_device: bool = False,
 ) -> torch.Tensor:
     """Eval-mode logits for an encoded batch, computed in chunks on ``device``.
 
@@ -76,15 +77,21 @@ def predict_logits(
     batch_size : int
     device : optional
         Default: where the model is.
+    on_device : bool
+        Leave the logits where they were computed (one tensor, no copy per
+        chunk, no wait for the device); by default they come back to the CPU.
 
     Returns
     -------
-    torch.Tensor, shape (N, T), float32, on the CPU
+    torch.Tensor, shape (N, T), float32, on the CPU (or on ``device`` with ``on_device``)
     """
     with evaluating(model, device) as dev:
-        out = [model(x[i : i + batch_size].to(dev)).float().cpu() for i in range(0, len(x), batch_size)]
+        out = []
+        for i in range(0, len(x), batch_size):
+            logits = model(x[i : i + batch_size].to(dev, non_blocking=True)).float()
+            out.append(logits if on_device else logits.cpu())
     n_tasks = getattr(model, "n_tasks", 1)
-    return torch.cat(out) if out else torch.zeros(0, n_tasks)
+    return torch.cat(out) if out else torch.zeros(0, n_tasks, device=dev if on_device else "cpu")
 
 
 def encode_for(model, sequences) -> torch.Tensor:

@@ -7,10 +7,11 @@ the network; loadable with ``torch.load(weights_only=True)``), ``config.yaml``,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,12 +25,12 @@ from .atomic import atomic_open
 from .calibration import calibrate
 from .checkpoint import file_record, load_last, save_checkpoint
 from .config import Config, apply_overrides, config_from_dict, dump_config, load_config
-from .batches import codes_one_hot, positive_weights_of, split_labels
+from .batches import codes_one_hot, gather_rows, positive_weights_of, split_labels
 from .data import Dataset, GenomeData, labels_to_float, load_bed, load_labelled, load_pos_neg
 from .devices import Distributed, cpu_threads, resolve_device
 from .errors import GenocnnError
-from .fit import seed_everything, fit
-from .inference import predict_logits
+from .fit import batch_and_lr, eval_batch_size, fit, seed_everything
+from .inference import evaluating, predict_logits
 from .metrics import evaluate
 from .models import ConvNet, build_model
 from .rundir import (RunLock, check_out, check_recorded_inputs, check_resumed_config, claim, recorded_inputs,
@@ -211,7 +212,7 @@ def train(
     epochs, seed : int, optional
         Override ``training.epochs`` / ``training.seed``.
     device : str
-        ``auto`` (CUDA with mixed precision when present), ``cpu``, ``cuda``, ``cuda:N``, ``mps``.
+        ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:N``, ``mps``.
     fasta, labels : path, optional
         Multi-task data instead of pos/neg: a FASTA and a TSV whose first
         column is the sequence id and every other column a task (0/1/NA).
@@ -332,9 +333,11 @@ def prepare_run(
     if progress and dist.is_main:
         balance = ", ".join(f"{t}: {p} bound / {n} unbound" for t, (p, n) in data.class_balance().items())
         weights = ", ".join(f"{w:.2f}" for w in positive_weights_of(data.labels, split.train).tolist())
+        batch, lr = batch_and_lr(cfg.training, dev)
         tqdm.write(
             f"{len(data)} sequences of length {cfg.data.length} ({balance}); positive weights {weights}; "
-            f"train {len(split.train)}, valid {len(split.valid)}, test {len(split.test)}; device {dev}"
+            f"train {len(split.train)}, valid {len(split.valid)}, test {len(split.test)}; device {dev}, "
+            f"batch {batch}, lr {lr:.3g}"
             + (f" x {dist.world} processes" if dist.active else "")
         )
     meta = {
@@ -369,44 +372,69 @@ def _input_record(option: str, path) -> dict:
     return {"option": option, **file_record(os.path.abspath(path))}
 
 
-def predict_rows(model: ConvNet, data: Dataset, rows: np.ndarray) -> torch.Tensor:
-    """Logits of ``data``'s rows, shape (n, T), one-hot encoded a block of rows at a time."""
-    parts = [predict_logits(model, codes_one_hot(data, rows[i : i + _PREDICT_ROWS]))
+def predict_rows(model: ConvNet, data: Dataset, rows: np.ndarray, device: torch.device | None = None) -> torch.Tensor:
+    """Logits of ``data``'s rows, shape (n, T), one-hot encoded a block of rows at a time (on ``device``)."""
+    device = torch.device("cpu") if device is None else device
+    batch = eval_batch_size(device, data.length)
+    parts = [predict_logits(model, codes_one_hot(data, rows[i : i + _PREDICT_ROWS], device), batch, device)
              for i in range(0, len(rows), _PREDICT_ROWS)]
     drop_pages(data.codes)
     return torch.cat(parts) if parts else torch.zeros(0, len(data.tasks))
 
 
 def fit_run(run: PreparedRun) -> tuple[ConvNet, pd.DataFrame]:
-    """Stage 2 of :func:`train`: build the seeded model and :func:`fit` it (deterministic kernels on CPU)."""
+    """Stage 2 of :func:`train`: build the seeded model and :func:`fit` it under :func:`kernel_settings`."""
     cfg = run.config
     seed_everything(cfg.training.seed)
     model = build_model(cfg.model, len(run.data.tasks), cfg.data.length, list(run.data.tasks), cfg)
-    # deterministic kernels on CPU; with one thread a seed gives bit-identical weights across runs
-    deterministic = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    if run.device.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        return fit(model, run.data, run.split, cfg, run.device, run.progress, run.run_dir / "last.pt",
-                   run.resume_state, run.dist, run.run_dir / "history.tsv")
+        with kernel_settings(run.device):
+            return fit(model, run.data, run.split, cfg, run.device, run.progress, run.run_dir / "last.pt",
+                       run.resume_state, run.dist, run.run_dir / "history.tsv")
     finally:
-        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
         run.dist.close()
+
+
+@contextlib.contextmanager
+def kernel_settings(device: torch.device) -> Iterator[None]:
+    """Kernel choices for training on ``device``, restored afterwards.
+
+    CPU: deterministic algorithms (cheap there; with one thread a seed gives
+    bit-identical weights across runs). CUDA: not deterministic (the switch
+    costs seconds on first use and slower kernels), fp32 matrix products on
+    TF32 tensor cores (``set_float32_matmul_precision("high")``; cuDNN
+    convolutions use TF32 by default) and cuDNN's autotuner for the fixed
+    batch shapes.
+    """
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.get_float32_matmul_precision(), torch.backends.cudnn.benchmark)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    elif device.type == "cuda":
+        torch.set_float32_matmul_precision("high")
+        torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.set_float32_matmul_precision(before[2])
+        torch.backends.cudnn.benchmark = before[3]
 
 
 def save_run(run: PreparedRun, model: ConvNet, history: pd.DataFrame) -> Run:
     """Stage 3 of :func:`train`: test metrics, then ``model.pt``, ``config.yaml``, ``history.tsv``, ``metrics.json``."""
     data, split, cfg = run.data, run.split, run.config
-    metrics = evaluate(split_labels(data, split.test), predict_rows(model, data, split.test), data.tasks)
+    logits = predict_rows(model, data, split.test, run.device)
+    metrics = evaluate(split_labels(data, split.test), logits, data.tasks)
     metrics.update(n_train=len(split.train), n_valid=len(split.valid), n_test=len(split.test))
     if cfg.training.calibration_bp > 0 and run.dist.is_main:
         held_out = np.sort(np.concatenate([split.valid, split.test]))
         pool = max(1, CALIBRATION_POOL * cfg.training.calibration_bp // data.length)
         if len(held_out) > pool:  # huge sets: evenly spaced rows, enough for the background
             held_out = held_out[np.linspace(0, len(held_out) - 1, pool).round().astype(np.int64)]
-        model.calibration = calibrate(model, np.asarray(data.codes[held_out]), cfg.training.calibration_bp,
-                                      cfg.training.seed)
-        drop_pages(data.codes)
+        with evaluating(model, run.device):  # the background scan runs where training ran
+            model.calibration = calibrate(model, gather_rows(data.codes, held_out), cfg.training.calibration_bp,
+                                          cfg.training.seed)
     if run.dist.is_main:
         save_checkpoint(model, cfg, data.tasks, run.run_dir / "model.pt")
         with atomic_open(run.run_dir / "config.yaml") as fh:
