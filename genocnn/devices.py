@@ -81,6 +81,11 @@ class Distributed:
             torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
         return device
 
+    def barrier(self) -> None:
+        """Wait for every rank (nothing in a single process)."""
+        if self.active and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+
     def shard(self, index: torch.Tensor) -> torch.Tensor:
         """This rank's share of a global batch (DistributedSampler-style striding)."""
         return index[self.rank :: self.world] if self.active else index

@@ -39,7 +39,8 @@ from .splits import Split, chrom_split, split_indices
 from .store import drop_pages, open_store, store_for
 
 #: ``train --fasta --labels`` with a FASTA larger than this (bytes, about the bases) builds or reuses a
-#: memory-mapped store beside the run (``RUN.store/``) instead of holding the data in memory.
+#: memory-mapped store beside the run (``RUN.store/``) instead of holding the data in memory;
+#: the environment variable ``GENOCNN_STORE_BYTES`` overrides it (0: always).
 AUTO_STORE_BYTES = 200_000_000
 #: Held-out bases read for the calibration background (evenly spaced rows), a multiple of what it uses.
 CALIBRATION_POOL = 10
@@ -110,7 +111,7 @@ def load_dataset(
     knows each row's chromosome (else None). Notes about the BED (skipped
     lines, padded windows) are printed to stderr by the main process.
     ``fasta`` over :data:`AUTO_STORE_BYTES` goes through the store ``cache``
-    (built, or reused when its sources and options match) in a single process.
+    (built, or reused when its sources and options match; by rank 0 under ``torchrun``).
     """
     if store is not None:
         if any(p is not None for p in (pos, neg, fasta, labels, bed, genome)):
@@ -138,10 +139,14 @@ def load_dataset(
             raise GenocnnError("`fasta` and `labels` go together")
         if pos is not None or neg is not None:
             raise GenocnnError("give either `pos`/`neg` or `fasta`/`labels`, not both")
-        single = dist is None or not dist.active
-        if cache is not None and single and os.path.isfile(fasta) and os.path.getsize(fasta) > AUTO_STORE_BYTES:
-            return store_for(cache, fasta=fasta, labels=labels, length=cfg.data.length,
-                             max_length=cfg.data.max_length), None
+        limit = int(os.environ.get("GENOCNN_STORE_BYTES", AUTO_STORE_BYTES))
+        if cache is not None and os.path.isfile(fasta) and os.path.getsize(fasta) > limit:
+            dist = dist or Distributed()
+            if dist.is_main:  # under torchrun rank 0 builds (or checks) the store, the others wait, then map it
+                data = store_for(cache, fasta=fasta, labels=labels, length=cfg.data.length,
+                                 max_length=cfg.data.max_length)
+            dist.barrier()
+            return (data if dist.is_main else open_store(cache)), None
         return load_labelled(fasta, labels, cfg.data.length, cfg.data.max_length), None
     if pos is None:
         raise GenocnnError(

@@ -146,3 +146,30 @@ def test_steps_per_epoch_stream_is_reproducible_and_continues(tmp_path):
     x, y = source.batch(e1[:8])
     rows = 5 + e1[:8].numpy()
     assert torch.equal(x, data.x[rows]) and torch.equal(y.nan_to_num(-1), data.y[rows].nan_to_num(-1))
+
+
+@pytest.mark.slow
+def test_torchrun_builds_the_store_once_and_every_rank_reads_it(tmp_path, config):
+    """Under torchrun rank 0 builds RUN.store (GENOCNN_STORE_BYTES=0: always), the others map it; same data as one process."""
+    import socket
+    import subprocess
+    import sys
+
+    fasta, labels = _write(tmp_path, n=200, lengths=(60, 61))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GENOCNN_STORE_BYTES": "0"}
+    common = ["-m", "genocnn", "train", "--fasta", str(fasta), "--labels", str(labels), "--config", config,
+              "--device", "cpu", "--quiet", "--epochs", "2"]
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                             "--master_addr", "127.0.0.1", "--master_port", str(port), *common,
+                             "--out", str(tmp_path / "ddp")], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((tmp_path / "ddp" / "run.json").read_text())["world_size"] == 2
+    stored = open_store(tmp_path / "ddp.store")
+    direct = load_labelled(fasta, labels)
+    assert np.array_equal(stored.codes, direct.codes) and np.array_equal(stored.labels, direct.labels)
+    assert not list(tmp_path.glob(".ddp.store.*"))  # no temporary folder left
+    metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    assert metrics["n_train"] + metrics["n_valid"] + metrics["n_test"] == 200
