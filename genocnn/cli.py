@@ -175,7 +175,7 @@ def config_list() -> None:
 @_user_errors
 def predict(
     run: Path = typer.Argument(..., help="Run directory from `genocnn train`."),
-    seqs: Optional[Path] = typer.Argument(None, help="FASTA (.gz ok) of sequences to score (or give --bed and --genome)."),
+    seqs: Optional[Path] = typer.Argument(None, help="FASTA (.gz ok) of sequences to score, or a store from `genocnn prepare` (or give --bed and --genome)."),
     out: Path = typer.Option(..., "--out", help="TSV to write: id, then one probability column per task."),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Sequences per batch."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
@@ -185,8 +185,9 @@ def predict(
 ) -> None:
     """Predict binding probabilities for every sequence of a FASTA file, or every interval of a BED."""
     from .atomic import atomic_open
-    from .prediction import predict as run_predict
+    from .prediction import predict as run_predict, predict_codes
     from .checkpoint import load_model
+    from .store import is_store, open_store
 
     if (bed is None) != (genome is None):
         raise GenocnnError("--bed and --genome go together")
@@ -202,6 +203,8 @@ def predict(
             for note in windows.notes:
                 typer.echo(f"genocnn: {note}", err=True)
             table = run_predict(model, list(zip(windows.ids, windows.sequences)), batch_size, progress=True)
+        elif is_store(seqs):
+            table = predict_codes(model, open_store(seqs), batch_size, progress=True)
         else:
             table = run_predict(model, seqs, batch_size, progress=True)
     for w in caught:
@@ -217,7 +220,7 @@ def predict(
 @_user_errors
 def motifs(
     run: Path = typer.Argument(..., help="Run directory from `genocnn train`."),
-    seqs: Path = typer.Argument(..., help="FASTA of sequences whose windows make the motifs (usually the bound ones)."),
+    seqs: Path = typer.Argument(..., help="FASTA of sequences whose windows make the motifs (usually the bound ones), or a store from `genocnn prepare` (its rows bound in any task, at most 20,000)."),
     out: Path = typer.Option(..., "--out", help="Directory for motifs.meme/.jaspar/.transfac/.motif (HOMER), filters.tsv, logos/ and report.html."),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Fraction of a filter's max activation a window needs to count as a site.  [default: motifs.threshold of the run config, 0.5]"),
     min_sites: Optional[int] = typer.Option(None, "--min-sites", help="Skip filters with fewer windows.  [default: motifs.min_sites of the run config, 10]"),
@@ -233,12 +236,18 @@ def motifs(
     Influence is the drop of the predicted probability when a filter is
     nullified; loss_change treats every given sequence as bound (label 1).
     """
+    from .batches import codes_one_hot
     from .export import export_motifs
     from .report import REPORT_FILE, cluster_sentence
     from .checkpoint import load_model
+    from .store import MOTIF_ROWS, bound_rows, is_store, open_store
 
     group = None if tax_group.lower() == "all" else tax_group
-    table = export_motifs(load_model(run, device), seqs, out, threshold, min_sites, db,
+    model = load_model(run, device)
+    if is_store(seqs):  # a store: its bound rows (any task), at most MOTIF_ROWS evenly spaced
+        data = open_store(seqs)
+        seqs = codes_one_hot(data, bound_rows(data, MOTIF_ROWS))
+    table = export_motifs(model, seqs, out, threshold, min_sites, db,
                           run_dir=run, release=jaspar_release, tax_group=group, progress=not quiet)
     exported = table[table["status"] == "exported"]
     distinct = table.attrs["clusters"]

@@ -12,7 +12,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .batches import codes_one_hot
+from .data import Dataset
 from .encode import MIN_BASE_FRACTION, base_fraction, one_hot
+from .errors import GenocnnError
 from .fasta import iter_records
 from .models import ConvNet
 from .inference import predict_logits
@@ -78,4 +81,44 @@ def predict(
     if cropped or padded:
         warnings.warn(f"{cropped} of {len(ids)} sequences were centre-cropped and {padded} zero-padded to the "
                       f"model length {model.length}", stacklevel=2)
+    return table
+
+
+def predict_codes(model: ConvNet, data: Dataset, batch_size: int = 256, block: int = 8192,
+                  progress: bool = False) -> pd.DataFrame:
+    """:func:`predict` for a :class:`~genocnn.data.Dataset` of 1-byte codes (a store), a block of rows at a time.
+
+    Parameters
+    ----------
+    data : Dataset
+        Codes of shape (N, L) with ``L`` the model length (a store opened by
+        :func:`genocnn.store.open_store`); its labels are not used.
+    block : int
+        Rows one-hot encoded at a time.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`predict`: ``id``, one probability column per task, ``mostly_n``.
+
+    Raises
+    ------
+    GenocnnError
+        When the sequences' length is not the model's.
+    """
+    if data.length != model.length:
+        raise GenocnnError(f"the store holds sequences of {data.length} bp, the model reads {model.length} bp; "
+                           "build the store again with --length " + str(model.length))
+    probs, mostly_n = [], []
+    with tqdm(desc="predicting", unit="seq", total=len(data), disable=None if progress else True, leave=False) as bar:
+        for start in range(0, len(data), block):
+            rows = np.arange(start, min(start + block, len(data)))
+            x = codes_one_hot(data, rows)
+            mostly_n.append((x.amax(1) == 1).float().mean(1).numpy() < MIN_BASE_FRACTION)  # A/C/G/T columns
+            probs.append(torch.sigmoid(predict_logits(model, x, batch_size)))
+            bar.update(len(rows))
+    values = torch.cat(probs).numpy() if probs else np.zeros((0, len(model.tasks)), dtype=np.float32)
+    table = pd.DataFrame(values, columns=model.tasks)
+    table.insert(0, "id", list(data.ids[0 : len(data)]) if len(data) else [])
+    table["mostly_n"] = np.concatenate(mostly_n) if mostly_n else np.zeros(0, dtype=bool)
     return table

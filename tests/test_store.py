@@ -173,3 +173,37 @@ def test_torchrun_builds_the_store_once_and_every_rank_reads_it(tmp_path, config
     assert not list(tmp_path.glob(".ddp.store.*"))  # no temporary folder left
     metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert metrics["n_train"] + metrics["n_valid"] + metrics["n_test"] == 200
+
+
+@pytest.mark.slow
+def test_predict_and_motifs_read_a_store_as_they_read_the_fasta(tmp_path, config):
+    import pandas as pd
+
+    from genocnn.fasta import read_fasta, write_fasta
+
+    fasta, labels = _write(tmp_path, n=200, lengths=(60, 61))
+    runner = CliRunner()
+    store, run = tmp_path / "store", tmp_path / "run"
+    assert runner.invoke(app, ["prepare", "--fasta", str(fasta), "--labels", str(labels), "--out", str(store)]).exit_code == 0
+    result = runner.invoke(app, ["train", "--store", str(store), "--out", str(run), "--config", config,
+                                 "--device", "cpu", "--quiet", "--epochs", "2"])
+    assert result.exit_code == 0, result.output
+    for name, source in (("store", store), ("fasta", fasta)):
+        result = runner.invoke(app, ["predict", str(run), str(source), "--out", str(tmp_path / f"{name}.tsv")])
+        assert result.exit_code == 0, result.output
+    a, b = (pd.read_csv(tmp_path / f"{n}.tsv", sep="\t") for n in ("store", "fasta"))
+    assert list(a["id"]) == list(b["id"]) and list(a["mostly_n"]) == list(b["mostly_n"])
+    np.testing.assert_allclose(a[["A", "B"]].to_numpy(), b[["A", "B"]].to_numpy(), atol=1e-6)
+    # motifs of a store: its rows bound in any task, as a FASTA of those sequences gives them
+    data = open_store(store)
+    bound = set(np.array(list(data.ids))[(np.asarray(data.labels) == 1).any(1)])
+    write_fasta([r for r in read_fasta(fasta) if r[0] in bound], tmp_path / "bound.fa")
+    for name, source in (("store", store), ("fasta", tmp_path / "bound.fa")):
+        result = runner.invoke(app, ["motifs", str(run), str(source), "--out", str(tmp_path / f"m_{name}"),
+                                     "--device", "cpu", "--quiet", "--min-sites", "3"])
+        assert result.exit_code == 0, result.output
+    ma, mb = (pd.read_csv(tmp_path / f"m_{n}" / "filters.tsv", sep="\t") for n in ("store", "fasta"))
+    assert len(ma) == 8 and ma["sites"].sum() > 0
+    assert list(ma["sites"]) == list(mb["sites"]) and list(ma["consensus"]) == list(mb["consensus"])
+    result = runner.invoke(app, ["predict", str(run), str(tmp_path / "nostore"), "--out", str(tmp_path / "x.tsv")])
+    assert result.exit_code == 2 and not (tmp_path / "x.tsv").exists()
