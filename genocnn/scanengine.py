@@ -216,8 +216,14 @@ class Engine:
             torch.set_num_threads(1)  # no OpenMP team beside the workers (its spinning threads would take their cores)
 
     def chunk_size(self, requested: int | None) -> int:
-        """Window starts per chunk: ``requested``, else the device's default (:data:`CHUNK`)."""
-        return requested if requested is not None else CHUNK.get(self.device.type, DEFAULT_CHUNK)
+        """Window starts per chunk: ``requested``, else the device's default (:data:`CHUNK`).
+
+        With CPU worker threads the default grows with their number (16 blocks each per chunk), so the
+        main thread's fixed work between chunks stays small beside theirs.
+        """
+        if requested is not None:
+            return requested
+        return CHUNK.get(self.device.type, DEFAULT_CHUNK) * (self._threads if self._pool is not None else 1)
 
     def _flat_block(self, x: torch.Tensor, nb: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Forward and reverse logits (T, nb) of the first ``nb`` windows of ``x``: conv, sliding max, head."""
