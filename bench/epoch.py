@@ -34,7 +34,8 @@ import torch
 from genocnn.config import Config
 from genocnn.data import load_labelled
 from genocnn.devices import cpu_threads
-from genocnn.fit import batch_and_lr, eval_batch_size, fit, make_optimiser, positive_weights, train_step
+from genocnn.batches import positive_weights_of
+from genocnn.fit import batch_and_lr, eval_batch_size, fit, make_optimiser, train_step
 from genocnn.inference import predict_logits
 from genocnn.models import build_model
 from genocnn.simulation import MULTITASK_TFS, simulate_multitask
@@ -63,7 +64,7 @@ def pure_steps(data, split, cfg: Config, device: torch.device) -> float:
     optimiser = make_optimiser(model, lr, cfg.training.weight_decay, device)
     scaler = torch.amp.GradScaler(device.type, enabled=False)
     train_x, train_y = data.x[split.train], data.y[split.train]  # the training gather of fit, made once here
-    pos_weight = positive_weights(train_y).to(device)
+    pos_weight = positive_weights_of(data.labels, split.train).to(device)
     order = torch.randperm(len(train_x))
     batches = [(train_x[order[i : i + batch]].to(device), train_y[order[i : i + batch]].to(device))
                for i in range(0, len(order), batch)]

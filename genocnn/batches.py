@@ -18,35 +18,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .data import Dataset, drop_pages, is_mapped, labels_to_float
+from .data import Dataset, gather_rows, is_mapped, label_counts, labels_to_float
 from .encode import codes_to_one_hot
 
-__all__ = ["VALID_MAX_BASES", "BatchSource", "codes_one_hot", "gather_rows", "positive_weights_of", "validation_rows"]
+__all__ = ["VALID_MAX_BASES", "BatchSource", "codes_one_hot", "positive_weights_of", "validation_rows"]
 
 #: Validation uses at most this many bases (evenly spaced rows of the split) on huge sets: 128 MB as one-hot.
 VALID_MAX_BASES = 8_000_000
 #: Codes moved to a CUDA device when they take at most this fraction of its memory.
 _DEVICE_FRACTION = 0.25
-_ROWS = 65_536
-#: Rows of a memory-mapped file read between two drops of its mapped pages.
-_GATHER_ROWS = 1024
-
-
-def gather_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``array[rows]``, reading a memory-mapped file in ascending row order, its pages dropped as it goes.
-
-    Without the drops, evenly spread rows (a validation subset) would map
-    most of the file into this process's resident memory.
-    """
-    if not is_mapped(array):
-        return np.asarray(array[rows])
-    order = np.argsort(rows, kind="stable")
-    out = np.empty((len(rows), *array.shape[1:]), dtype=array.dtype)
-    for start in range(0, len(order), _GATHER_ROWS):
-        part = order[start : start + _GATHER_ROWS]
-        out[part] = array[rows[part]]
-        drop_pages(array)  # a fault maps up to 64 kB of cached file around each row: keep them out of RSS
-    return out
 
 
 def codes_one_hot(data: Dataset, rows: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -57,15 +37,8 @@ def codes_one_hot(data: Dataset, rows: np.ndarray, device: torch.device | str = 
 
 def positive_weights_of(labels: np.ndarray, rows: np.ndarray) -> torch.Tensor:
     """Per-task weight of positives among ``rows``: known negatives / known positives, shape (T,)."""
-    pos = np.zeros(labels.shape[1], dtype=np.int64)
-    known = np.zeros(labels.shape[1], dtype=np.int64)
-    for start in range(0, len(rows), _ROWS):
-        block = gather_rows(labels, rows[start : start + _ROWS])
-        pos += (block == 1).sum(0)
-        known += (block >= 0).sum(0)
-    drop_pages(labels)
-    pos_t, known_t = torch.from_numpy(pos).float(), torch.from_numpy(known).float()
-    return (known_t - pos_t) / pos_t.clamp(min=1)
+    pos, known = (torch.from_numpy(c).float() for c in label_counts(labels, rows))
+    return (known - pos) / pos.clamp(min=1)
 
 
 def validation_rows(rows: np.ndarray, length: int, max_bases: int = VALID_MAX_BASES) -> np.ndarray:
@@ -144,6 +117,4 @@ class BatchSource:
 
 def split_labels(data: Dataset, rows: np.ndarray) -> torch.Tensor:
     """Float labels (NaN unknown) of ``rows``, shape (n, T)."""
-    out = labels_to_float(gather_rows(data.labels, np.asarray(rows, dtype=np.int64)))
-    drop_pages(data.labels)
-    return out
+    return labels_to_float(gather_rows(data.labels, np.asarray(rows, dtype=np.int64)))

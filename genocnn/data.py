@@ -27,7 +27,7 @@ from .fasta import read_fasta
 from .genome import chrom_sizes, interval_windows, open_genome, read_bed
 from .negatives import gc_matched_negatives, shuffled_negatives
 
-__all__ = ["Dataset", "GenomeData", "LabelTable", "choose_length", "drop_pages", "is_mapped", "labels_to_float", "load_bed", "load_labelled",
+__all__ = ["Dataset", "GenomeData", "LabelTable", "choose_length", "drop_pages", "gather_rows", "is_mapped", "label_counts", "labels_to_float", "load_bed", "load_labelled",
            "load_pos_neg", "read_label_codes", "read_labels"]
 
 NEGATIVES = ("gc", "shuffle")
@@ -37,6 +37,8 @@ _LABEL_VALUES = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1, "": 
 _EXACT = {**_LABEL_VALUES, "FALSE": 0, "TRUE": 1, "False": 0, "True": 1, "NA": -1, "NaN": -1}
 #: Rows read, or scanned, at a time.
 _ROWS = 65_536
+#: Rows of a memory-mapped file read between two drops of its mapped pages.
+_GATHER_ROWS = 1024
 #: Label cells parsed at a time (bounds the strings pandas holds).
 _CELLS = 2_000_000
 
@@ -90,12 +92,7 @@ class Dataset:
 
     def class_balance(self) -> dict[str, tuple[int, int]]:
         """Per task: (positives, negatives); unknown labels are not counted."""
-        pos = np.zeros(len(self.tasks), dtype=np.int64)
-        known = np.zeros(len(self.tasks), dtype=np.int64)
-        for start in range(0, len(self), _ROWS):
-            block = np.asarray(self.labels[start : start + _ROWS])
-            pos += (block == 1).sum(0)
-            known += (block >= 0).sum(0)
+        pos, known = label_counts(self.labels)
         return {t: (int(p), int(k - p)) for t, p, k in zip(self.tasks, pos, known)}
 
 
@@ -106,12 +103,17 @@ def labels_to_float(labels: np.ndarray) -> torch.Tensor:
     return y
 
 
-def is_mapped(array: np.ndarray) -> bool:
-    """Whether ``array`` is backed by a memory-mapped file (a store) rather than memory."""
+def _mmap_of(array: np.ndarray) -> mmap.mmap | None:
+    """The memory map behind ``array`` (a store's file), or None for an array in memory."""
     base = array
     while base is not None and not isinstance(base, mmap.mmap):
         base = getattr(base, "base", None)
-    return base is not None
+    return base
+
+
+def is_mapped(array: np.ndarray) -> bool:
+    """Whether ``array`` is backed by a memory-mapped file (a store) rather than memory."""
+    return _mmap_of(array) is not None
 
 
 def drop_pages(array: np.ndarray) -> None:
@@ -120,11 +122,43 @@ def drop_pages(array: np.ndarray) -> None:
     After a scan over a whole mapped file (class balance, a label column)
     its pages would otherwise count in the process's resident memory.
     """
-    base = array
-    while base is not None and not isinstance(base, mmap.mmap):
-        base = getattr(base, "base", None)
-    if isinstance(base, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+    base = _mmap_of(array)
+    if base is not None and hasattr(mmap, "MADV_DONTNEED"):
         base.madvise(mmap.MADV_DONTNEED)
+
+
+def gather_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``array[rows]``, reading a memory-mapped file in ascending row order, its pages dropped as it goes.
+
+    Without the drops, evenly spread rows (a validation subset) would map
+    most of the file into this process's resident memory.
+    """
+    if not is_mapped(array):
+        return np.asarray(array[rows])
+    order = np.argsort(rows, kind="stable")
+    out = np.empty((len(rows), *array.shape[1:]), dtype=array.dtype)
+    for start in range(0, len(order), _GATHER_ROWS):
+        part = order[start : start + _GATHER_ROWS]
+        out[part] = array[rows[part]]
+        drop_pages(array)  # a fault maps up to 64 kB of cached file around each row: keep them out of RSS
+    return out
+
+
+def label_counts(labels: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per task, bound (1) and known (0 or 1) labels among ``rows`` (None: all), each shape (T,), int64.
+
+    The labels are read a block of rows at a time, so a store's are never all in memory.
+    """
+    pos = np.zeros(labels.shape[1], dtype=np.int64)
+    known = np.zeros(labels.shape[1], dtype=np.int64)
+    n = len(labels) if rows is None else len(rows)
+    for start in range(0, n, _ROWS):
+        block = (np.asarray(labels[start : start + _ROWS]) if rows is None
+                 else gather_rows(labels, rows[start : start + _ROWS]))
+        pos += (block == 1).sum(0)
+        known += (block >= 0).sum(0)
+    drop_pages(labels)
+    return pos, known
 
 
 def choose_length(lengths: list[int], length: int | None, max_length: int) -> int:

@@ -25,6 +25,7 @@ them, on their own device, to exactly the numbers of :func:`one_hot`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import numpy as np
@@ -40,6 +41,7 @@ __all__ = [
     "decode",
     "encode_codes",
     "fit_length",
+    "is_base_code",
     "one_hot",
     "reverse_complement",
     "reverse_complement_sequence",
@@ -241,8 +243,24 @@ def codes_to_one_hot(codes: torch.Tensor | np.ndarray) -> torch.Tensor:
     True
     """
     codes = torch.as_tensor(codes)
-    weights = torch.from_numpy(_CODE_WEIGHTS).to(codes.device)
-    return weights[codes.long()].permute(0, 2, 1).contiguous()
+    return _weights_on(codes.device)[codes.long()].permute(0, 2, 1).contiguous()
+
+
+def is_base_code(codes: torch.Tensor) -> torch.Tensor:
+    """Where 1-byte codes are A, C, G or T (``U`` included), same shape, bool.
+
+    Examples
+    --------
+    >>> is_base_code(torch.from_numpy(encode_codes("AuNr-", 5)[0])).tolist()
+    [True, True, False, False, False]
+    """
+    return (codes >= 1) & (codes <= len(ALPHABET))
+
+
+@functools.lru_cache(maxsize=8)
+def _weights_on(device: torch.device) -> torch.Tensor:
+    """The (16, 4) weights of the codes on ``device``, copied there once."""
+    return torch.from_numpy(_CODE_WEIGHTS).to(device)
 
 
 def reverse_complement(x: torch.Tensor) -> torch.Tensor:

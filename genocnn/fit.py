@@ -82,13 +82,6 @@ def masked_bce(logits: torch.Tensor, y: torch.Tensor, pos_weight: torch.Tensor |
     return (loss * known).sum() / known.sum().clamp(min=1)
 
 
-def positive_weights(y: torch.Tensor) -> torch.Tensor:
-    """Per-task weight of positives: known negatives / known positives, shape (T,)."""
-    known = ~torch.isnan(y)
-    positives = torch.nansum(y, 0)
-    return (known.sum(0) - positives) / positives.clamp(min=1)
-
-
 def make_optimiser(model: nn.Module, lr: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
     """AdamW, fused (one kernel, step count on the device) where this torch has it for ``device``.
 

@@ -1,7 +1,7 @@
 """Window scores computed where the model lives: one-hot, logits, sigmoid, strands and calls on the device.
 
 The scan engine behind :func:`genocnn.scanning.scan` and :func:`~genocnn.scanning.scan_genome`.
-A chunk of a record goes to the device as 1-byte codes (:func:`encode_codes`
+A chunk of a record goes to the device as 1-byte codes (:func:`expand_codes`
 one-hot encodes them there, with :func:`~genocnn.encode.one_hot`'s numbers); what
 comes back is either every window's probabilities (:meth:`Engine.probs`) or,
 for a genome scan, only the runs of windows at or above a threshold
@@ -26,7 +26,6 @@ tree) or, without global pooling, batched naive windows.
 
 from __future__ import annotations
 
-import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import numpy as np
@@ -34,12 +33,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .encode import ALPHABET, MIN_BASE_FRACTION, one_hot, reverse_complement
+from .encode import MIN_BASE_FRACTION, codes_to_one_hot, encode_codes, is_base_code, reverse_complement
 from .models import ConvNet
 from .sites import Runs
 from .tiling import fast_logits, naive_logits, plan
 
-__all__ = ["Engine", "encode_codes", "runs_on_device", "sliding_max", "text_codes"]
+__all__ = ["Engine", "expand_codes", "runs_on_device", "sliding_max", "text_codes"]
 
 #: Windows per block of conv, sliding max and head (flat models), by device type: on CPU the
 #: block's conv map and hidden layer stay in cache; on CUDA launches are large.
@@ -48,19 +47,13 @@ BLOCK = {"cpu": 1024, "cuda": 2**19}
 CHUNK = {"cpu": 2**14, "cuda": 2**22}
 DEFAULT_CHUNK = 2**17
 
-_TABLE = torch.cat([one_hot("".join(map(chr, range(128))))[0].T, torch.zeros(128, 4)])  # (256, 4) per byte
-_BASES = torch.zeros(256, dtype=torch.bool)
-_BASES[list(ALPHABET.encode() + ALPHABET.lower().encode() + b"Uu")] = True
-
-
 def text_codes(text: str) -> torch.Tensor:
-    """Bytes of ``text`` (non-ASCII as ``?``, an all-zero column), shape (n,), uint8, on the host."""
-    data = text.encode("ascii", errors="replace")
-    return torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.zeros(0, dtype=torch.uint8)
+    """1-byte codes (:func:`~genocnn.encode.encode_codes`) of one text, shape (n,), uint8, on the host."""
+    return torch.from_numpy(encode_codes(text, len(text))[0]) if text else torch.zeros(0, dtype=torch.uint8)
 
 
-def encode_codes(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One-hot (as :func:`~genocnn.encode.one_hot`) and A/C/G/T flags of byte codes, on their device.
+def expand_codes(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One-hot (as :func:`~genocnn.encode.one_hot`) and A/C/G/T flags of 1-byte codes, on their device.
 
     Parameters
     ----------
@@ -74,19 +67,12 @@ def encode_codes(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
     Examples
     --------
-    >>> x, base = encode_codes(text_codes("ACgN"))
+    >>> from genocnn.encode import one_hot
+    >>> x, base = expand_codes(text_codes("ACgN"))
     >>> torch.equal(x, one_hot("ACgN")), base.tolist()
     (True, [True, True, True, False])
     """
-    idx = codes.long()
-    table, bases = _tables(codes.device)
-    return table[idx].T.unsqueeze(0).contiguous(), bases[idx]
-
-
-@functools.lru_cache(maxsize=8)
-def _tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The byte tables on ``device`` (copied there once)."""
-    return _TABLE.to(device), _BASES.to(device)
+    return codes_to_one_hot(codes[None]), is_base_code(codes)
 
 
 def sliding_max(x: torch.Tensor, width: int) -> torch.Tensor:
@@ -246,7 +232,7 @@ class Engine:
     @torch.inference_mode()
     def _block_scores(self, codes: torch.Tensor, a: int, nb: int, probs: torch.Tensor, strand: torch.Tensor) -> None:
         """Windows ``a .. a + nb - 1`` of a chunk, from codes to probabilities and strands (in place)."""
-        x, base = encode_codes(codes[self.stride * a : self.stride * (a + nb - 1) + self.model.length])
+        x, base = expand_codes(codes[self.stride * a : self.stride * (a + nb - 1) + self.model.length])
         p, s = self.scores(*self._flat_block(x, nb), self.window_scored(base, nb))
         probs[:, a : a + nb], strand[:, a : a + nb] = p, s
 
@@ -256,7 +242,7 @@ class Engine:
         ``codes`` (n,) uint8 on the device, ``n >= stride * (count - 1) + L``; window ``i`` starts at ``stride * i``.
         """
         if self.flat is None:
-            x, base = encode_codes(codes)
+            x, base = expand_codes(codes)
             return self.scores(*self.logits(x, count), self.window_scored(base, count))
         probs = torch.empty(self.model.n_tasks, count, device=codes.device)
         strand = torch.empty(self.model.n_tasks, count, dtype=torch.int8, device=codes.device)

@@ -51,7 +51,7 @@ from .fasta import dna_problem, iter_records, read_fasta
 from .genome import open_genome
 from .inference import evaluating, model_device
 from .models import ConvNet, task_index
-from .scanengine import Engine, encode_codes, runs_on_device, text_codes
+from .scanengine import Engine, expand_codes, runs_on_device, text_codes
 from .thresholds import resolve_threshold
 from .sites import Runs, ScanBlock, SiteCaller, call_sites, write_bed
 from .tracks import BedGraphTrack, BigWigTrack, chrom_sizes, write_bedgraph
@@ -128,7 +128,7 @@ def _scores(engine: Engine, chunk: _Chunk, seq) -> tuple[torch.Tensor, torch.Ten
     """Probabilities and strands (T, count) of one chunk, on the engine's device."""
     length = engine.model.length
     if chunk.chrom_length < length:  # one window, padded as one_hot pads
-        x, base = encode_codes(text_codes(fit_length(seq[0 : chunk.chrom_length], length)).to(engine.device))
+        x, base = expand_codes(text_codes(fit_length(seq[0 : chunk.chrom_length], length)).to(engine.device))
         fwd, rev = engine.short_logits(x)
         return engine.scores(fwd, rev, engine.window_scored(base, 1))
     a = chunk.first

@@ -25,8 +25,8 @@ from .atomic import atomic_open
 from .calibration import calibrate
 from .checkpoint import file_record, load_last, save_checkpoint
 from .config import Config, apply_overrides, config_from_dict, dump_config, load_config
-from .batches import codes_one_hot, gather_rows, positive_weights_of, split_labels
-from .data import Dataset, GenomeData, labels_to_float, load_bed, load_labelled, load_pos_neg
+from .batches import codes_one_hot, positive_weights_of, split_labels
+from .data import Dataset, GenomeData, drop_pages, gather_rows, labels_to_float, load_bed, load_labelled, load_pos_neg
 from .devices import Distributed, cpu_threads, resolve_device
 from .errors import GenocnnError
 from .fit import batch_and_lr, eval_batch_size, fit, seed_everything
@@ -36,7 +36,7 @@ from .models import ConvNet, build_model
 from .rundir import (RunLock, check_out, check_recorded_inputs, check_resumed_config, claim, recorded_inputs,
                      recorded_run)
 from .splits import Split, chrom_split, split_indices
-from .store import drop_pages, open_store, store_for
+from .store import open_store, store_for
 
 #: ``train --fasta --labels`` with a FASTA larger than this (bytes, about the bases) builds or reuses a
 #: memory-mapped store beside the run (``RUN.store/``) instead of holding the data in memory;
@@ -383,7 +383,6 @@ def predict_rows(model: ConvNet, data: Dataset, rows: np.ndarray, device: torch.
     batch = eval_batch_size(device, data.length)
     parts = [predict_logits(model, codes_one_hot(data, rows[i : i + _PREDICT_ROWS], device), batch, device)
              for i in range(0, len(rows), _PREDICT_ROWS)]
-    drop_pages(data.codes)
     return torch.cat(parts) if parts else torch.zeros(0, len(data.tasks))
 
 
