@@ -38,13 +38,13 @@ from .models import ConvNet
 from .sites import Runs
 from .tiling import fast_logits, naive_logits, plan
 
-__all__ = ["Engine", "expand_codes", "runs_on_device", "sliding_max", "text_codes"]
+__all__ = ["Engine", "distinct_columns", "expand_codes", "runs_on_device", "sliding_max", "text_codes"]
 
 #: Windows per block of conv, sliding max and head (flat models), by device type: on CPU the
 #: block's conv map and hidden layer stay in cache; on CUDA launches are large.
-BLOCK = {"cpu": 1024, "cuda": 2**19}
+BLOCK = {"cpu": 2048, "cuda": 2**19}
 #: Window starts per chunk (one copy to the device, one thresholding) by device type.
-CHUNK = {"cpu": 2**14, "cuda": 2**22}
+CHUNK = {"cpu": 2**15, "cuda": 2**22}
 DEFAULT_CHUNK = 2**17
 
 def text_codes(text: str) -> torch.Tensor:
@@ -92,6 +92,37 @@ def sliding_max(x: torch.Tensor, width: int) -> torch.Tensor:
     if span < width:
         x = torch.maximum(x[:, : x.shape[1] - (width - span)], x[:, width - span :])
     return x
+
+
+def distinct_columns(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Columns of ``h`` that differ from their left neighbour, and where each column's copy is.
+
+    Neighbouring windows share all but one position, so their max-pooled features are often
+    identical (a filter's window maximum changes when it enters or leaves the window: about
+    ``2 / C`` of the steps for each of ``F`` filters). The head then runs on the distinct
+    columns only, and ``head(kept)[:, group]`` equals ``head(h)`` exactly.
+
+    Parameters
+    ----------
+    h : torch.Tensor, shape (F, n)
+
+    Returns
+    -------
+    kept : torch.Tensor, shape (F, u)
+    group : torch.Tensor, shape (n,), int64
+        ``kept[:, group[j]]`` equals ``h[:, j]``.
+
+    Examples
+    --------
+    >>> kept, group = distinct_columns(torch.tensor([[1., 1, 2, 2, 1], [0, 0, 0, 3, 3]]))
+    >>> kept.tolist(), group.tolist()
+    ([[1.0, 2.0, 2.0, 1.0], [0.0, 0.0, 3.0, 3.0]], [0, 0, 1, 2, 3])
+    """
+    new = torch.ones(h.shape[1], dtype=torch.bool, device=h.device)
+    if h.shape[1] > 1:  # a sum of |differences| is 0 exactly when every difference is (NaN never is)
+        torch.ne(torch.sub(h[:, 1:], h[:, :-1]).abs_().sum(0), 0, out=new[1:])
+    group = torch.cumsum(new, 0) - 1
+    return h.index_select(1, torch.nonzero(new)[:, 0]), group
 
 
 @dataclass(frozen=True)
@@ -222,11 +253,12 @@ class Engine:
         feat = flat.activation(sliding_max(c, flat.width)[:, : stride * (nb - 1) + 1 : stride] + flat.bias[:, None])
         out = []
         for h in feat.chunk(2 if self.rc else 1):  # (F, nb) features of one strand
+            h, group = distinct_columns(h)  # about half the windows repeat their left neighbour's features
             for w, floor in flat.layers[:-1]:
                 h = torch.mm(w, h)
                 h = torch.maximum(h, floor, out=h)
             w, bias = flat.layers[-1]
-            out.append(torch.addmm(bias, w, h))
+            out.append(torch.addmm(bias, w, h).index_select(1, group))
         return out[0], (out[1] if self.rc else None)
 
     @torch.inference_mode()
@@ -286,19 +318,24 @@ class Engine:
         fwd = self.model.strand_logits(x).T
         return fwd, (self.model.strand_logits(reverse_complement(x)).T if self.rc else None)
 
-    def scores(self, fwd: torch.Tensor, rev: torch.Tensor | None, scored: torch.Tensor
+    def scores(self, fwd: torch.Tensor, rev: torch.Tensor | None, scored: torch.Tensor | None
                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Probabilities (T, n) float32 (NaN where not ``scored``) and strands (T, n) int8, on the device."""
+        """Probabilities (T, n) float32 (NaN where not ``scored``; None: all are) and strands (T, n) int8."""
         averaged = fwd if rev is None else 0.5 * (fwd + rev)
         if rev is None:
             strand = torch.zeros(fwd.shape, dtype=torch.int8, device=fwd.device)
         else:
             strand = torch.where(fwd >= rev, 1, -1).to(torch.int8)
-        probs = torch.sigmoid(averaged).float().masked_fill(~scored, float("nan"))
-        return probs, strand
+        probs = torch.sigmoid(averaged).float()
+        return (probs if scored is None else probs.masked_fill(~scored, float("nan"))), strand
 
-    def window_scored(self, base: torch.Tensor, count: int, window: int | None = None) -> torch.Tensor:
-        """Windows (count,) holding at least :data:`~genocnn.encode.MIN_BASE_FRACTION` A/C/G/T, on the device."""
+    def window_scored(self, base: torch.Tensor, count: int, window: int | None = None) -> torch.Tensor | None:
+        """Windows (count,) holding at least :data:`~genocnn.encode.MIN_BASE_FRACTION` A/C/G/T, on the device.
+
+        None when every position is A/C/G/T (every window is scored; the common case, checked once).
+        """
+        if bool(base.all()):
+            return None
         window = window or self.model.length
         csum = F.pad(torch.cumsum(base.to(torch.int32), 0), (1, 0))
         starts = torch.arange(0, self.stride * count, self.stride, device=base.device)

@@ -14,7 +14,7 @@ import torch
 from genocnn.config import Config
 from genocnn.encode import one_hot, reverse_complement
 from genocnn.models import build_model
-from genocnn.scanengine import runs_on_device, sliding_max
+from genocnn.scanengine import Engine, distinct_columns, expand_codes, runs_on_device, sliding_max, text_codes
 from genocnn.scanning import call_sites, scan, scan_genome, write_bedgraph
 from genocnn.tiling import naive_logits
 
@@ -60,6 +60,20 @@ def test_default_model_fast_path_matches_naive_logits(stride):
     np.testing.assert_allclose(probs, expected, atol=2e-5, rtol=0)
     agree = np.where(fwd.numpy() >= rev.numpy(), 1, -1) == strand
     assert agree[np.abs(fwd.numpy() - rev.numpy()) > 1e-4].all()
+
+
+def test_head_runs_once_per_distinct_feature_column():
+    """Neighbouring windows of the default model mostly share their pooled features; each copy maps back exactly."""
+    model = _default_model(length=200)
+    engine = Engine(model, 1, 64, torch.device("cpu"))
+    x, _ = expand_codes(text_codes(_dna(3000, seed=5).replace("N", "A")))
+    flat = engine.flat
+    conv = torch.nn.functional.conv1d(x, flat.weight)[0]
+    feats = flat.activation(sliding_max(conv, flat.width) + flat.bias[:, None])[:64]
+    kept, group = distinct_columns(feats)
+    assert torch.equal(kept[:, group], feats)
+    assert (kept[:, 1:] != kept[:, :-1]).any(0).all()  # no two neighbours kept alike
+    assert 0.3 < kept.shape[1] / feats.shape[1] < 0.8  # a filter's window max changes at ~2/C of the steps
 
 
 def test_sliding_max_is_a_windowed_max():
