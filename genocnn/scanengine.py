@@ -19,9 +19,11 @@ covers the same positions), one sliding max of width ``C`` (the conv positions
 in a window) by log-doubling (:func:`sliding_max`: ``log2 C`` elementwise
 maxima, not ``C`` per position), the activation (monotone, so it commutes with
 the max), and the dense head per window, in blocks of :data:`BLOCK`
-windows (both strands in one batched matmul, features as columns: no
-transposes). Other models use :func:`genocnn.tiling.fast_logits` (pooling
-tree) or, without global pooling, batched naive windows.
+windows (features as columns: no transposes). On CPU the head runs once per
+run of neighbouring windows with identical features (:func:`distinct_columns`:
+about half of them, since a filter's window maximum rarely changes in one
+step). Other models use :func:`genocnn.tiling.fast_logits` (pooling tree) or,
+without global pooling, batched naive windows.
 """
 
 from __future__ import annotations
@@ -253,12 +255,15 @@ class Engine:
         feat = flat.activation(sliding_max(c, flat.width)[:, : stride * (nb - 1) + 1 : stride] + flat.bias[:, None])
         out = []
         for h in feat.chunk(2 if self.rc else 1):  # (F, nb) features of one strand
-            h, group = distinct_columns(h)  # about half the windows repeat their left neighbour's features
+            # on CPU about half the windows repeat their left neighbour's features (on CUDA, not measured:
+            # finding them costs a host sync per block there)
+            h, group = distinct_columns(h) if h.device.type == "cpu" else (h, None)
             for w, floor in flat.layers[:-1]:
                 h = torch.mm(w, h)
                 h = torch.maximum(h, floor, out=h)
             w, bias = flat.layers[-1]
-            out.append(torch.addmm(bias, w, h).index_select(1, group))
+            logits = torch.addmm(bias, w, h)
+            out.append(logits if group is None else logits.index_select(1, group))
         return out[0], (out[1] if self.rc else None)
 
     @torch.inference_mode()
