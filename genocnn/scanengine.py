@@ -337,9 +337,10 @@ class Engine:
     def window_scored(self, base: torch.Tensor, count: int, window: int | None = None) -> torch.Tensor | None:
         """Windows (count,) holding at least :data:`~genocnn.encode.MIN_BASE_FRACTION` A/C/G/T, on the device.
 
-        None when every position is A/C/G/T (every window is scored; the common case, checked once).
+        None on CPU when every position is A/C/G/T (every window is scored: the common case, checked once;
+        on CUDA the check would cost a host sync).
         """
-        if bool(base.all()):
+        if base.device.type == "cpu" and bool(base.all()):
             return None
         window = window or self.model.length
         csum = F.pad(torch.cumsum(base.to(torch.int32), 0), (1, 0))
