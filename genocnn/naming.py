@@ -206,6 +206,7 @@ def confident_names(
     min_shared_informative: int = 4,
     n_shuffles: int = 20,
     agree_within: float = 100.0,
+    min_agree: float = 0.8,
     informative_bits: float = INFORMATIVE_BITS,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -226,9 +227,10 @@ def confident_names(
        AT-rich query whose shuffles match as well is not named);
     6. the matches whose p-value is within ``agree_within`` times the best
        (at most 5 rows of ``matches``) name one TF (heterodimers count by
-       their parts). When they do not, the JASPAR family they all share is
-       printed (``level`` ``"family"``), else the class they all share
-       (``"class"``), else no name. Without ``families`` (a motif file) there
+       their parts). When they do not, a JASPAR family of the best match that
+       at least ``min_agree`` of them share is printed (``level``
+       ``"family"``; 4 of 5: one stray zinc finger among ETS matrices does
+       not hide the ETS family), else such a class (``"class"``), else no name. Without ``families`` (a motif file) there
        is nothing to fall back on: disagreeing near-best matches give no name.
        (Paralogs: an ERE learned from planted ESR1 matches PPARG's matrix
        better than ESR1's; an E-box matches a dozen bHLH families equally.)
@@ -254,6 +256,8 @@ def confident_names(
         Column-shuffled copies per query for test 5; 0 skips the test.
     agree_within : float
         p-value ratio that makes a match "near-best" for test 6.
+    min_agree : float
+        Share of the near-best matches that must hold the printed family or class (test 6).
     informative_bits : float
         Column information content (bits) that makes a column informative.
     seed : int
@@ -311,12 +315,12 @@ def confident_names(
         else:
             close = g[g["p_value"] <= p * agree_within].head(NEAR_BEST)
             if len({frozenset(_components(n)) for n in close["target_name"]}) > 1:
-                shared_families = _shared(families, close["target_id"])
-                shared_classes = _shared(classes, close["target_id"])
+                shared_families = _shared(families, close["target_id"], min_agree)
+                shared_classes = _shared(classes, close["target_id"], min_agree)
                 if shared_families:
-                    name, level, reason = sorted(shared_families)[0], "family", "confident at family level"
+                    name, level, reason = shared_families[0], "family", "confident at family level"
                 elif shared_classes:
-                    name, level, reason = sorted(shared_classes)[0], "class", "confident at class level"
+                    name, level, reason = shared_classes[0], "class", "confident at class level"
                 else:
                     reason = "near-best matches disagree: " + ", ".join(dict.fromkeys(close["target_name"]))
         if reason.startswith("confident"):
@@ -386,11 +390,22 @@ def _shuffle_null(motifs: Sequence[Motif], targets: Sequence[Motif], n_shuffles:
     return {m.name: float(p) for m, p in zip(motifs, per_motif)}
 
 
-def _shared(annotations: Mapping[str, Sequence[str]] | None, matrix_ids) -> set[str]:
-    """Names every matrix of ``matrix_ids`` has in ``annotations`` (none without annotations)."""
-    if annotations is None:
-        return set()
-    return set.intersection(*(set(annotations.get(t, ())) for t in matrix_ids))
+def _shared(annotations: Mapping[str, Sequence[str]] | None, matrix_ids, min_share: float = 1.0) -> list[str]:
+    """Names of the first matrix that at least ``min_share`` of ``matrix_ids`` have in ``annotations``.
+
+    Most shared first, then alphabetical; none without annotations.
+
+    Examples
+    --------
+    >>> families = {"MA1": ["Ets-related"], "MA2": ["Ets-related"], "MA3": ["More than 3 adjacent zinc fingers"]}
+    >>> _shared(families, ["MA1", "MA2", "MA3"]), _shared(families, ["MA1", "MA2", "MA3"], 0.6)
+    ([], ['Ets-related'])
+    """
+    if annotations is None or not len(matrix_ids):
+        return []
+    held = [set(annotations.get(t, ())) for t in matrix_ids]
+    share = {n: sum(n in h for h in held) / len(held) for n in held[0]}
+    return sorted((n for n, v in share.items() if v >= min_share - 1e-9), key=lambda n: (-share[n], n))
 
 
 def _components(name: str) -> set[str]:

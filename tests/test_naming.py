@@ -233,3 +233,24 @@ def test_a_db_file_has_no_families_so_disagreeing_matches_give_no_name(queries, 
     given = name_table(picked, list(database.targets)).set_index("motif")
     assert given.loc["AGATAAG", "jaspar_name"] == "C4-GATA-related"
     assert (given["jaspar_collection"] == "given motifs").all()
+
+
+# cluster_5 of `genocnn motifs` on the held-out 10-TF simulation (bench/recovery.py --design heldout, seed 0),
+# where ELK1 (MA0028.3) was planted: its near-best JASPAR matches are four ETS factors and one zinc finger.
+ETS_CLUSTER = np.array([
+    [1313, 26, 155, 69, 61, 16, 9, 31, 195],
+    [109, 1477, 37, 25, 1713, 1755, 15, 104, 397],
+    [301, 131, 29, 27, 11, 29, 1731, 1596, 144],
+    [102, 191, 1604, 1704, 40, 25, 70, 94, 1089],
+], dtype=float)
+
+
+def test_one_stray_near_best_match_does_not_hide_the_family(database):
+    motif = [Motif("ACTTCCGGT", ETS_CLUSTER, sites=1825)]
+    matches = tomtom_matches(motif, database.targets, n_best=5)
+    strict = confident_names(motif, matches, database.targets, database.families, database.classes, min_agree=1.0)
+    assert strict.loc[0, "jaspar_name"] == "" and strict.loc[0, "reason"].startswith("near-best matches disagree")
+    rule = confident_names(motif, matches, database.targets, database.families, database.classes)
+    assert (rule.loc[0, "jaspar_name"], rule.loc[0, "level"]) == ("Ets-related", "family")
+    table = name_table(motif, release=RELEASE)  # through the table genocnn motifs writes
+    assert table.loc[0, "jaspar_name"] == "Ets-related" and table.loc[0, "name_reason"] == "confident at family level"
