@@ -20,6 +20,7 @@ Usage::
 
     python bench/names.py RUN FASTA --planted MA0139.2 [--decoys MA0035.5,MA0079.5]
     python bench/names.py --index /path/INDEX.tsv      # many runs (columns name, planted_id, decoy_ids, ...)
+    python bench/names.py --index /path/INDEX.tsv --threshold 0.7   # another motifs.threshold
 """
 
 from __future__ import annotations
@@ -88,11 +89,12 @@ def rank1(motif, planted, db: list) -> tuple[bool, float]:
     return True, alignment_coverage(query, target, int(r["offset"]))[1]
 
 
-def check_run(name: str, run: str, fasta: str, planted_id: str, decoys: list[str], db: list) -> dict:
-    """One row of the table for one run."""
+def check_run(name: str, run: str, fasta: str, planted_id: str, decoys: list[str], db: list,
+              threshold: float | None = None) -> dict:
+    """One row of the table for one run (``threshold``: ``motifs.threshold``, None: the run's)."""
     model = load_model(run)
     with tempfile.TemporaryDirectory() as tmp:
-        table = export_motifs(model, fasta, tmp)
+        table = export_motifs(model, fasta, tmp, threshold=threshold, progress=False)
         clusters = table.attrs["clusters"]
         motifs = read_motifs(f"{tmp}/clusters.meme")
     by_id = {m.name: m for m in db}
@@ -100,6 +102,8 @@ def check_run(name: str, run: str, fasta: str, planted_id: str, decoys: list[str
     truth = allowed([by_id[i] for i in [planted_id, *decoys]])
     named = clusters[clusters["jaspar_name"].fillna("").astype(str) != ""]
     ok = [honest(r, truth, by_id) for r in named.to_dict("records")]
+    by_filter = table[table["jaspar_name"].fillna("").astype(str) != ""]
+    filter_ok = [honest(r, truth, by_id) for r in by_filter.to_dict("records")]
     is_planted, core = rank1(motifs[0], planted, db)
     first = clusters.iloc[0]
     inf = int((column_information(motifs[0].ppm, motifs[0].background) >= INFORMATIVE_BITS).sum())
@@ -107,7 +111,8 @@ def check_run(name: str, run: str, fasta: str, planted_id: str, decoys: list[str
             "named": len(named), "honest": int(np.sum(ok)),
             "stray names": " ".join(f"{r}:{n}" for r, n, o in zip(named["rank"], named["jaspar_name"], ok) if not o),
             "rank 1 planted": "yes" if is_planted else "no", "rank-1 name": first["jaspar_name"] or "(none)",
-            "core": f"{core:.2f}", "width / inf.": f"{motifs[0].width} / {inf}"}
+            "core": f"{core:.2f}", "width / inf.": f"{motifs[0].width} / {inf}",
+            "filters named": len(by_filter), "filters honest": int(np.sum(filter_ok))}
 
 
 def main(argv=None) -> pd.DataFrame:
@@ -117,6 +122,8 @@ def main(argv=None) -> pd.DataFrame:
     ap.add_argument("--planted", help="JASPAR id of the planted (expected) matrix")
     ap.add_argument("--decoys", default="", help="JASPAR ids of the decoy matrices, comma-separated")
     ap.add_argument("--index", help="TSV of runs: name, planted_id, decoy_ids, run_dir, pos_fasta")
+    ap.add_argument("--threshold", type=float, default=None,
+                    help="motifs.threshold for the filter motifs (default: each run's config)")
     args = ap.parse_args(argv)
     db = jaspar_motifs()
     if args.index:
@@ -129,14 +136,15 @@ def main(argv=None) -> pd.DataFrame:
     print("|" + " --- |" * len(COLUMNS), flush=True)
     rows = []
     for item in todo:
-        row = check_run(*item, db)
+        row = check_run(*item, db, threshold=args.threshold)
         rows.append(row)
         print("| " + " | ".join(str(row[c]) for c in COLUMNS) + " |", flush=True)
     table = pd.DataFrame(rows)
     print(f"names honest: {table['honest'].sum()} of {table['named'].sum()} "
           f"({table['honest'].sum() / max(table['named'].sum(), 1):.1%}); planted motif at rank 1 in "
           f"{(table['rank 1 planted'] == 'yes').sum()} of {len(table)} runs; full core covered in "
-          f"{(table['core'] == '1.00').sum()} of {len(table)}")
+          f"{(table['core'] == '1.00').sum()} of {len(table)}; filters.tsv names honest "
+          f"{table['filters honest'].sum()} of {table['filters named'].sum()}")
     return table
 
 

@@ -33,6 +33,7 @@ Usage::
 
     python bench/recovery.py --design koo-eddy [--n 30000] [--config default] [--set model.conv.0.activation=exp]
     python bench/recovery.py --design koo-eddy --keep DIR [--reuse]   # keep the run; evaluate a kept run again
+    python bench/recovery.py --design koo-eddy --keep DIR --reuse --set motifs.threshold=0.7  # other extraction
     python bench/recovery.py --design koo-eddy --device cuda          # train on a GPU
 """
 
@@ -72,9 +73,9 @@ DESIGNS = {
 
 
 def match_fraction(model, x, planted, n_filters: int, min_sites: int, trim_ic: float,
-                   e_value: float = 0.1) -> tuple[float, pd.DataFrame]:
+                   e_value: float = 0.1, threshold: float = 0.5) -> tuple[float, pd.DataFrame]:
     """Share of first-layer filters whose trimmed motif matches a planted TF at Tomtom E < ``e_value``."""
-    found = extract_motifs(model, x, min_sites=min_sites)
+    found = extract_motifs(model, x, threshold=threshold, min_sites=min_sites)
     motifs = [trim(m, trim_ic) for m in found]
     db = jaspar_motifs()
     hits = tomtom_matches(motifs, db, n_best=None)
@@ -108,7 +109,9 @@ def main() -> None:
             run = SimpleNamespace(model=model, config=model.run_config,
                                   metrics=json.loads((where / "run" / "metrics.json").read_text()),
                                   history=pd.read_csv(where / "run" / "history.tsv", sep="\t"))
-            cfg = model.run_config
+            if any(not item.startswith("motifs.") for item in args.set):
+                parser.error("--reuse takes only motifs.* overrides (the model is not trained again)")
+            model.run_config = cfg = apply_overrides(model.run_config, args.set)
             shutil.rmtree(where / "motifs", ignore_errors=True)
         else:
             run = train(out=where / "run", config=cfg, seed=args.seed, device=args.device, progress=False,
@@ -118,8 +121,8 @@ def main() -> None:
         test = split_indices(data.y, cfg.data.valid_fraction, cfg.data.test_fraction, run.config.training.seed).test
         bound = data.x[(data.y == 1).any(dim=1)][:5000]
         n_filters = run.model.conv_stages()[0].conv.out_channels
-        fraction, hits = match_fraction(run.model, bound, sim.planted, n_filters, run.config.motifs.min_sites,
-                                        run.config.motifs.trim_ic)
+        fraction, hits = match_fraction(run.model, bound, sim.planted, n_filters, cfg.motifs.min_sites,
+                                        cfg.motifs.trim_ic, threshold=cfg.motifs.threshold)
         table = export_motifs(run.model, bound, where / "motifs")
         clusters = table.attrs["clusters"]
         named = clusters[clusters["jaspar_name"].fillna("").astype(str) != ""]
@@ -140,6 +143,8 @@ def main() -> None:
     result = pd.DataFrame(rows)
     truth = allowed([by_id.get(m.name, m) for m in sim.planted])
     stray = [f"{r['rank']}:{r['jaspar_name']}" for r in named.to_dict("records") if not honest(r, truth, by_id)]
+    by_filter = table[table["jaspar_name"].fillna("").astype(str) != ""].to_dict("records")
+    filter_stray = [f"{r['motif']}:{r['jaspar_name']}" for r in by_filter if not honest(r, truth, by_id)]
     print(result.to_string(index=False))
     print(f"design {args.design}, n={n}, seed {args.seed}, config {args.config or 'default'} {' '.join(args.set)}")
     print(f"{len(run.history)} epochs, {seconds:.0f} s training on {args.device}")
@@ -149,6 +154,8 @@ def main() -> None:
           f"{int(result['named_rank'].notna().sum())}/{len(result)} (at TF level "
           f"{int((result['name_level'] == 'tf').sum())}); distinct motifs {len(clusters)}, named "
           f"{len(named)}, named after no planted TF: {len(stray)} {' '.join(stray)}")
+    print(f"filters named (filters.tsv): {len(by_filter)}, after no planted TF: {len(filter_stray)} "
+          f"{' '.join(filter_stray)}")
 
 
 if __name__ == "__main__":
