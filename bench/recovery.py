@@ -134,7 +134,10 @@ def main() -> None:
             model = run.metrics["tasks"][data.tasks[t]]["auroc"]
             mine = by_id.get(m.name, m)
             by = named[[honest(r, allowed([mine]), by_id) for r in named.to_dict("records")]]
-            level = by.sort_values("rank")["name_level"].iloc[0] if len(by) else ""
+            # the most specific level any honest motif names it at (a class-level bZIP motif at rank 1
+            # must not hide a family-level C/EBP motif further down)
+            specific = {"tf": 0, "family": 1, "class": 2}
+            level = min(by["name_level"], key=lambda v: specific.get(v, 3)) if len(by) else ""
             rows.append({"tf": f"{m.description} ({m.name}, {m.ppm.shape[1]} bp)", "oracle_auroc": round(oracle, 4),
                          "model_auroc": round(model, 4), "ratio": round(model / oracle, 4),
                          "filters": int(hits[hits["target_name"].map(lambda x: bool(tf_key(x) & tf_key(m.description)))]
