@@ -230,8 +230,9 @@ def confident_names(
        their parts). When they do not, a JASPAR family of the best match that
        at least ``min_agree`` of them share is printed (``level``
        ``"family"``; 4 of 5: one stray zinc finger among ETS matrices does
-       not hide the ETS family), else such a class (``"class"``), else no name. Without ``families`` (a motif file) there
-       is nothing to fall back on: disagreeing near-best matches give no name.
+       not hide the ETS family), else such a class (``"class"``), else no
+       name. Without ``families`` (a motif file) there is nothing to fall
+       back on: disagreeing near-best matches give no name.
        (Paralogs: an ERE learned from planted ESR1 matches PPARG's matrix
        better than ESR1's; an E-box matches a dozen bHLH families equally.)
 
