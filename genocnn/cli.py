@@ -240,7 +240,8 @@ def motifs(
     from .export import export_motifs
     from .report import REPORT_FILE, cluster_sentence
     from .checkpoint import load_model
-    from .store import MOTIF_ROWS, bound_rows, is_store, open_store
+    from .data import bound_rows
+    from .store import MOTIF_ROWS, is_store, open_store
 
     group = None if tax_group.lower() == "all" else tax_group
     model = load_model(run, device)

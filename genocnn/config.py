@@ -150,8 +150,8 @@ class TrainingConfig:
         for Python: 256 by default, with the learning rate scaled by
         ``sqrt(cuda_batch_size / batch_size)`` (the square-root rule for
         Adam: 1e-3 at 64 becomes 2e-3 at 256; on the 10-TF benchmark this
-        keeps batch 64's AUROC, 512 at 2.83e-3 did not: ``bench/RESULTS.md``). ``null``: ``batch_size`` and
-        ``lr`` as given on CUDA too.
+        keeps batch 64's AUROC, 512 at 2.83e-3 did not: ``bench/RESULTS.md``).
+        ``null``: ``batch_size`` and ``lr`` as given on CUDA too.
     lr, weight_decay : float
         AdamW settings.
     patience : int

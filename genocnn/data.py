@@ -27,7 +27,7 @@ from .fasta import read_fasta
 from .genome import chrom_sizes, interval_windows, open_genome, read_bed
 from .negatives import gc_matched_negatives, shuffled_negatives
 
-__all__ = ["Dataset", "GenomeData", "LabelTable", "choose_length", "drop_pages", "gather_rows", "is_mapped", "label_counts", "labels_to_float", "load_bed", "load_labelled",
+__all__ = ["Dataset", "GenomeData", "LabelTable", "bound_rows", "choose_length", "drop_pages", "gather_rows", "is_mapped", "label_counts", "labels_to_float", "load_bed", "load_labelled",
            "load_pos_neg", "read_label_codes", "read_labels"]
 
 NEGATIVES = ("gc", "shuffle")
@@ -159,6 +159,20 @@ def label_counts(labels: np.ndarray, rows: np.ndarray | None = None) -> tuple[np
         known += (block >= 0).sum(0)
     drop_pages(labels)
     return pos, known
+
+
+def bound_rows(data: Dataset, max_rows: int | None = None) -> np.ndarray:
+    """Rows bound (label 1) in any task, in order; evenly spaced ones when there are more than ``max_rows``.
+
+    The labels are read a block at a time, so a store's labels are never all in memory.
+    """
+    parts = [start + np.flatnonzero((np.asarray(data.labels[start : start + _ROWS]) == 1).any(axis=1))
+             for start in range(0, len(data), _ROWS)]
+    drop_pages(data.labels)
+    rows = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    if max_rows is not None and len(rows) > max_rows:
+        rows = rows[np.linspace(0, len(rows) - 1, max_rows).round().astype(np.int64)]
+    return rows
 
 
 def choose_length(lengths: list[int], length: int | None, max_length: int) -> int:

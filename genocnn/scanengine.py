@@ -3,7 +3,7 @@
 The scan engine behind :func:`genocnn.scanning.scan` and :func:`~genocnn.scanning.scan_genome`.
 A chunk of a record goes to the device as 1-byte codes (:func:`expand_codes`
 one-hot encodes them there, with :func:`~genocnn.encode.one_hot`'s numbers); what
-comes back is either every window's probabilities (:meth:`Engine.probs`) or,
+comes back is either every window's probabilities (:meth:`Engine.chunk_scores`) or,
 for a genome scan, only the runs of windows at or above a threshold
 (:func:`runs_on_device`) and optionally one task's track as float32.
 

@@ -36,13 +36,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import Dataset, choose_length, drop_pages, is_mapped, load_bed, load_pos_neg, read_label_codes
+from .data import Dataset, choose_length, is_mapped, load_bed, load_pos_neg, read_label_codes
 from .encode import PAD, fit_length
 from .encode import _CODE_OF_BYTE  # noqa: PLC2701 (the one byte -> code table)
 from .errors import GenocnnError
 from .fasta import read_fasta
 
-__all__ = ["STORE_VERSION", "StoredIds", "bound_rows", "build_store", "is_store", "open_store", "store_for", "store_sources"]
+__all__ = ["STORE_VERSION", "StoredIds", "build_store", "is_store", "open_store", "store_for", "store_sources"]
 
 STORE_VERSION = 1
 MANIFEST = "manifest.json"
@@ -50,8 +50,6 @@ MANIFEST = "manifest.json"
 _BLOCK = 4096
 #: Bound rows of a store that ``genocnn motifs`` reads (evenly spaced when there are more).
 MOTIF_ROWS = 20_000
-#: Label rows read at a time.
-_ROWS = 65_536
 #: Header bytes reserved at the start of codes.npy (npy 1.0, padded to 64; room for any shape).
 _HEADER = 128
 
@@ -106,20 +104,6 @@ def open_store(path: str | os.PathLike) -> Dataset:
 def is_store(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a folder holding a store's manifest (what ``predict`` and ``motifs`` accept for FASTA)."""
     return (Path(path) / MANIFEST).is_file()
-
-
-def bound_rows(data: Dataset, max_rows: int | None = None) -> np.ndarray:
-    """Rows bound (label 1) in any task, in order; evenly spaced ones when there are more than ``max_rows``.
-
-    The labels are read a block at a time, so a store's labels are never all in memory.
-    """
-    parts = [start + np.flatnonzero((np.asarray(data.labels[start : start + _ROWS]) == 1).any(axis=1))
-             for start in range(0, len(data), _ROWS)]
-    drop_pages(data.labels)
-    rows = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    if max_rows is not None and len(rows) > max_rows:
-        rows = rows[np.linspace(0, len(rows) - 1, max_rows).round().astype(np.int64)]
-    return rows
 
 
 def _manifest(path: Path) -> dict | None:
