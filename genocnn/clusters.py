@@ -17,9 +17,10 @@ per group:
    that vote exceeds ``threshold`` times the group's best, counted once
    (sites whose centres are within ``merge`` bases are one);
 4. count the sites' bases over the span of all members plus ``flank`` bases
-   each side into a PFM and trim flanks under ``min_ic`` bits
-   (:func:`~genocnn.pwm.trim`); a group of one filter gets such an extended
-   motif too;
+   each side into a PFM and keep its core, the columns of greatest summed
+   ``ic - min_ic`` (:func:`~genocnn.pwm.trim` with ``core=True``: a weak
+   tail that ends in one column just over ``min_ic`` goes too); a group of
+   one filter gets such an extended motif too;
 5. compare the group motifs by Tomtom and, once, join the groups whose
    full-length motifs match (pieces that overlapped too little to link).
 
@@ -313,7 +314,8 @@ def distinct_motifs(
         filters that touch a prediction by a few percent of what the task's
         own motif does.
     min_ic : float
-        Flanking columns under this many bits are trimmed.
+        Flanking columns under this many bits are trimmed (with weak tails:
+        the core of greatest summed ``ic - min_ic`` is kept).
     p_value : float
         Tomtom link for :func:`~genocnn.compare.cluster_motifs`.
     pseudocount : float
@@ -400,7 +402,7 @@ def _group_motifs(model, x, motifs, shown, filters, groups, labels, single, tota
         if not len(sites):
             continue
         full = trim(Motif("group", _count_sites(x.numpy(), sites, lo, hi), len(sites), pseudocount=pseudocount),
-                    min_ic)
+                    min_ic, core=True)
         cut = lo + full.extra["trim_offset"]
         names = [motifs[i].name for i in members]
         full.extra.update({

@@ -19,6 +19,7 @@ __all__ = [
     "UNIFORM_BACKGROUND",
     "Motif",
     "column_information",
+    "core_span",
     "motif_from_counts",
     "reverse_complement_motif",
     "trim",
@@ -113,12 +114,16 @@ def column_information(ppm: np.ndarray, background=UNIFORM_BACKGROUND) -> np.nda
     return (ppm * np.log2(p / bg)).sum(axis=0)
 
 
-def trim(motif: Motif, min_ic: float = 0.3) -> Motif:
+def trim(motif: Motif, min_ic: float = 0.3, core: bool = False) -> Motif:
     """Drop flanking columns whose information content is below ``min_ic`` bits.
 
     Filters are wider than most motifs; their uninformative flanks otherwise
     make Tomtom report spurious matches. At least one column is kept.
     ``extra["trim_offset"]`` records how many columns were cut on the left.
+
+    ``core``: keep instead the contiguous columns whose summed ``ic - min_ic``
+    is largest (:func:`core_span`), so that a weak tail ending in one column
+    just over ``min_ic`` goes too, while weak columns inside the motif stay.
 
     Examples
     --------
@@ -127,8 +132,11 @@ def trim(motif: Motif, min_ic: float = 0.3) -> Motif:
     'AG'
     """
     ic = column_information(motif.ppm, motif.background)
-    keep = np.flatnonzero(ic >= min_ic)
-    start, stop = (int(keep[0]), int(keep[-1]) + 1) if len(keep) else (int(ic.argmax()), int(ic.argmax()) + 1)
+    if core:
+        start, stop = core_span(ic, min_ic)
+    else:
+        keep = np.flatnonzero(ic >= min_ic)
+        start, stop = (int(keep[0]), int(keep[-1]) + 1) if len(keep) else (int(ic.argmax()), int(ic.argmax()) + 1)
     return Motif(
         motif.name,
         motif.pfm[:, start:stop],
@@ -138,6 +146,30 @@ def trim(motif: Motif, min_ic: float = 0.3) -> Motif:
         motif.description,
         {**motif.extra, "trim_offset": start},
     )
+
+
+def core_span(ic: np.ndarray, min_ic: float = 0.3) -> tuple[int, int]:
+    """The columns ``start:stop`` of greatest summed ``ic - min_ic`` (a maximum-sum run; at least one column).
+
+    Parameters
+    ----------
+    ic : np.ndarray, shape (W,)
+        Information content per column, in bits.
+
+    Examples
+    --------
+    >>> core_span(np.array([0.0, 1.8, 0.1, 1.9, 0.1, 0.1, 0.35]))
+    (1, 4)
+    """
+    gain = np.asarray(ic, dtype=np.float64) - min_ic
+    best, span, run, start = -np.inf, (0, 1), 0.0, 0
+    for i, g in enumerate(gain):  # Kadane's scan
+        if run <= 0:
+            run, start = 0.0, i
+        run += g
+        if run > best:
+            best, span = run, (start, i + 1)
+    return span
 
 
 def reverse_complement_motif(motif: Motif) -> Motif:

@@ -11,7 +11,7 @@ from genocnn.config import ConvBlock, ModelConfig
 from genocnn.encode import one_hot
 from genocnn.models import build_model
 from genocnn.motifs import extract_motifs, filter_influence
-from genocnn.pwm import Motif
+from genocnn.pwm import Motif, trim
 from tests.conftest import TINY_MOTIF
 
 MOTIF = "TTGACCGATGCAAGTCGA"  # 18 bp, not a palindrome
@@ -206,3 +206,27 @@ def test_many_task_groups_are_ranked_by_the_task_they_matter_to():
     other = next(m for m in res.motifs if m.extra["filters"] == [3])
     assert other.extra["task"] == "other_task"
     assert set(res.table["task"]) == {"motif_task", "other_task"}
+
+
+def test_a_weak_tail_beyond_the_motif_is_trimmed_off():
+    """MOTIF, 4 random bases, then a 0.5-bit column: inside the group's flank, kept by a plain trim, not the motif."""
+    rng = np.random.default_rng(3)
+    seqs = []
+    for i in range(240):
+        s = list(rng.choice(list("ACGT"), 60))
+        if i % 2 == 0:
+            tail = "G" if rng.random() < 0.7 else str(rng.choice(list("ACT")))
+            word = MOTIF + "".join(rng.choice(list("ACGT"), 4)) + tail
+            word = word if rng.random() < 0.5 else revcomp(word)
+            start = int(rng.integers(0, 60 - len(word) + 1))
+            s[start : start + len(word)] = word
+        seqs.append("".join(s))
+    model, x = hand_built(), one_hot(seqs)
+    filters = extract_motifs(model, x, min_sites=5)
+    group = distinct_motifs(model, x, filters, min_influence=None).motifs[0]
+    assert group.extra["filters"] == [2, 0, 1]
+    assert group.consensus == revcomp(MOTIF)
+    # the untrimmed counts carry the tail: a plain flank trim at 0.3 bit keeps it and the 4 bases before it
+    whole = distinct_motifs(model, x, filters, min_influence=None, min_ic=0.0).motifs[0]
+    assert trim(whole, 0.3).width == len(MOTIF) + 5
+    assert trim(whole, 0.3).consensus.upper().endswith(revcomp(MOTIF))
