@@ -74,12 +74,17 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ConvBlock:
-    """One convolution block: Conv1d -> [BatchNorm] -> activation -> [pool] -> [dropout]."""
+    """One convolution block: Conv1d -> [BatchNorm] -> activation -> [pool] -> [dropout].
+
+    ``batch_norm`` is off by default: without it the first layer's filters
+    read as motifs directly and the defaults reach the oracles more closely
+    (``bench/RESULTS.md``, "Batch norm off in the first layer").
+    """
 
     filters: int = 64
     kernel_size: int = 15
     activation: Literal["relu", "exp"] = "relu"
-    batch_norm: bool = True
+    batch_norm: bool = False
     pool: Literal["max", "avg", "none"] = "max"
     pool_size: int = 4
     dropout: float = 0.1

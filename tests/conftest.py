@@ -43,7 +43,7 @@ def tiny_config():
     from genocnn.config import config_from_dict
 
     return config_from_dict({
-        "model": {"conv": [{"filters": 8, "kernel_size": 10, "pool_size": 4}], "dense": [8]},
+        "model": {"conv": [{"filters": 8, "kernel_size": 10, "pool_size": 4, "batch_norm": True}], "dense": [8]},
         "training": {"epochs": 15, "patience": 15, "lr": 0.01, "batch_size": 32},
         "motifs": {"min_sites": 5},
     })

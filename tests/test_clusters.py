@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from genocnn.clusters import distinct_motifs, group_influence, member_placements
+from genocnn.clusters import distinct_motifs, group_influence, member_placements, site_threshold
 from genocnn.config import ConvBlock, ModelConfig
 from genocnn.encode import one_hot
 from genocnn.models import build_model
@@ -230,3 +230,22 @@ def test_a_weak_tail_beyond_the_motif_is_trimmed_off():
     whole = distinct_motifs(model, x, filters, min_influence=None, min_ic=0.0).motifs[0]
     assert trim(whole, 0.3).width == len(MOTIF) + 5
     assert trim(whole, 0.3).consensus.upper().endswith(revcomp(MOTIF))
+
+
+def test_site_threshold_follows_first_layer_batch_norm():
+    """Sparse (no batch norm, the default) first layers count sites at 0.5 of the best vote, batch-normed ones at 0.7."""
+    model, x = hand_built(), planted()
+    assert site_threshold(model) == 0.5
+    cfg = ModelConfig(conv=(ConvBlock(filters=5, kernel_size=14, batch_norm=True),), dense=())
+    assert site_threshold(build_model(cfg, n_tasks=1, length=60)) == 0.7
+    # a third of the MOTIF copies carry a mismatch at its first base: one member of three sees it weakly
+    seqs = ["".join("ACGT"[int(i)] for i in row.argmax(0)) for row in x.numpy()]
+    seqs = [q.replace(MOTIF, "A" + MOTIF[1:]) if i % 6 == 0 else q for i, q in enumerate(seqs)]
+    x = one_hot(seqs)
+    filters = extract_motifs(model, x, min_sites=5)
+    default = distinct_motifs(model, x, filters, min_influence=None)
+    strict = distinct_motifs(model, x, filters, min_influence=None, threshold=0.9)
+    assert [m.sites for m in default.motifs] == [m.sites for m in
+                                                distinct_motifs(model, x, filters, min_influence=None,
+                                                                threshold=0.5).motifs]
+    assert sum(m.sites for m in strict.motifs) < sum(m.sites for m in default.motifs)

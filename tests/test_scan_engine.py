@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +24,17 @@ from tests.conftest import TINY_MOTIF, write_fa
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _default_model(length: int = 120, tasks: int = 3):
-    """The default architecture (64 x 15 conv, batch norm, max pool 4, global max, dense 256) with BN statistics."""
+def _default_model(length: int = 120, tasks: int = 3, batch_norm: bool = False):
+    """The default architecture (64 x 15 conv, max pool 4, global max, dense 256); ``batch_norm``: with
+    first-layer batch norm and random statistics, some scales negative (the folded path)."""
     torch.manual_seed(1)
-    model = build_model(Config().model, tasks, length)
-    norm = model.blocks[0][1]
-    norm.running_mean.uniform_(-0.5, 0.5)
-    norm.running_var.uniform_(0.5, 2.0)
-    norm.weight.data.uniform_(-1.5, 1.5)  # some negative scales: the max must not assume a positive one
+    cfg = Config().model
+    model = build_model(replace(cfg, conv=(replace(cfg.conv[0], batch_norm=batch_norm),)), tasks, length)
+    if batch_norm:
+        norm = model.blocks[0][1]
+        norm.running_mean.uniform_(-0.5, 0.5)
+        norm.running_var.uniform_(0.5, 2.0)
+        norm.weight.data.uniform_(-1.5, 1.5)  # some negative scales: the max must not assume a positive one
     return model.eval()
 
 
@@ -41,9 +45,9 @@ def _dna(n: int, seed: int) -> str:
     return "".join(seq)
 
 
-@pytest.mark.parametrize("stride", [1, 3])
-def test_default_model_fast_path_matches_naive_logits(stride):
-    model = _default_model()
+@pytest.mark.parametrize("stride, batch_norm", [(1, False), (3, True)])
+def test_default_model_fast_path_matches_naive_logits(stride, batch_norm):
+    model = _default_model(batch_norm=batch_norm)
     seq = _dna(1500, seed=stride)
     blocks = list(scan(model, [("c", seq)], stride=stride, chunk_size=257, progress=False))
     probs = np.concatenate([b.probs for b in blocks])
