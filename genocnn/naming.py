@@ -230,7 +230,9 @@ def confident_names(
        their parts). When they do not, a JASPAR family of the best match that
        at least ``min_agree`` of them share is printed (``level``
        ``"family"``; 4 of 5: one stray zinc finger among ETS matrices does
-       not hide the ETS family), else such a class (``"class"``), else no
+       not hide the ETS family; but not when another family is held by more
+       than ``1 - min_agree`` of them: AP-1 sites match Fos and Jun matrices
+       alike), else such a class (``"class"``), else no
        name. Without ``families`` (a motif file) there is nothing to fall
        back on: disagreeing near-best matches give no name.
        (Paralogs: an ERE learned from planted ESR1 matches PPARG's matrix
@@ -394,19 +396,27 @@ def _shuffle_null(motifs: Sequence[Motif], targets: Sequence[Motif], n_shuffles:
 def _shared(annotations: Mapping[str, Sequence[str]] | None, matrix_ids, min_share: float = 1.0) -> list[str]:
     """Names of the first matrix that at least ``min_share`` of ``matrix_ids`` have in ``annotations``.
 
-    Most shared first, then alphabetical; none without annotations.
+    Most shared first, then alphabetical; none without annotations, and none
+    when another name is held by more than ``1 - min_share`` of them: an
+    AP-1 site whose near-best matches are Jun (4 of 5) and Fos (3 of 5)
+    matrices, heterodimers counting for both, is neither family's.
 
     Examples
     --------
     >>> families = {"MA1": ["Ets-related"], "MA2": ["Ets-related"], "MA3": ["More than 3 adjacent zinc fingers"]}
     >>> _shared(families, ["MA1", "MA2", "MA3"]), _shared(families, ["MA1", "MA2", "MA3"], 0.6)
     ([], ['Ets-related'])
+    >>> ap1 = {"J": ["Jun-related"], "FJ": ["Fos-related", "Jun-related"], "F": ["Fos-related"]}
+    >>> _shared(ap1, ["J", "FJ", "F", "J", "FJ"], 0.8)
+    []
     """
     if annotations is None or not len(matrix_ids):
         return []
     held = [set(annotations.get(t, ())) for t in matrix_ids]
-    share = {n: sum(n in h for h in held) / len(held) for n in held[0]}
-    return sorted((n for n, v in share.items() if v >= min_share - 1e-9), key=lambda n: (-share[n], n))
+    share = {n: sum(n in h for h in held) / len(held) for n in set().union(*held)}
+    agreed = sorted((n for n in held[0] if share[n] >= min_share - 1e-9), key=lambda n: (-share[n], n))
+    rivals = [n for n, v in share.items() if n not in agreed and v > 1 - min_share + 1e-9]
+    return [] if rivals else agreed
 
 
 def _components(name: str) -> set[str]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from genocnn.clusters import distinct_motifs, group_influence, member_placements, site_threshold
+from genocnn.clusters import distinct_motifs, group_influence, member_placements, site_threshold, split_by_task
 from genocnn.config import ConvBlock, ModelConfig
 from genocnn.encode import one_hot
 from genocnn.models import build_model
@@ -249,3 +249,38 @@ def test_site_threshold_follows_first_layer_batch_norm():
                                                 distinct_motifs(model, x, filters, min_influence=None,
                                                                 threshold=0.5).motifs]
     assert sum(m.sites for m in strict.motifs) < sum(m.sites for m in default.motifs)
+
+
+def test_pieces_that_serve_different_tasks_stay_apart():
+    """Filters 0-2 read one motif, but 0 and 1 drive task a and count against b, 2 the reverse: two motifs.
+
+    Tomtom links the three (they overlap by 10-14 bp); a model that reads them
+    as evidence for different TFs (as MAFK and FOSL1 share ``TGAsTCA``) needs
+    one distinct motif per TF. A single-task model keeps them together.
+    """
+    cfg = ModelConfig(conv=(ConvBlock(filters=5, kernel_size=14, batch_norm=False, pool="none", dropout=0.0),),
+                      dense=(), rc_average=True)
+    model = build_model(cfg, n_tasks=2, length=60)
+    model.tasks = ("a", "b")
+    with torch.no_grad():
+        model.first_conv.weight.copy_(one_hot(list(PIECES.values())))
+        model.first_conv.bias.fill_(-12.0)
+        model.head[-1].weight.copy_(torch.tensor([[0.8, 0.8, -0.5, 1.2, 0.0], [-0.5, -0.5, 1.5, 0.0, 0.3]]))
+        model.head[-1].bias.copy_(torch.tensor([-2.0, -2.0]))
+    model.eval()
+    x = planted()
+    filters = extract_motifs(model, x, min_sites=5)
+    apart = distinct_motifs(model, x, filters, min_influence=None)
+    groups = {tuple(sorted(m.extra["filters"])): m for m in apart.motifs}
+    assert set(groups) == {(0, 1), (2,), (3,), (4,)}
+    assert groups[(0, 1)].extra["task"] == "a" and groups[(2,)].extra["task"] == "b"
+    together = distinct_motifs(model, x, filters, min_influence=None, by_task=False)
+    assert sorted(sorted(m.extra["filters"]) for m in together.motifs) == [[0, 1, 2], [3], [4]]
+
+
+def test_split_by_task_keeps_shared_motifs_and_one_task_models_whole():
+    shared = np.array([[0.06, 0.04], [0.05, 0.03], [0.02, 0.07]])  # every member counts for both tasks
+    assert split_by_task([3, 3, 3], shared).tolist() == [3, 3, 3]
+    opposed = np.array([[0.06, -0.02], [0.0, 0.05], [0.01, 0.0], [0.0, 0.0]])
+    assert split_by_task([3, 3, 7, 7], opposed).tolist() == [3, 8, 7, 7]  # a new label after the largest
+    assert split_by_task([1, 1], np.array([[0.5], [0.1]])).tolist() == [1, 1]  # one task

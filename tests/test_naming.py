@@ -254,3 +254,23 @@ def test_one_stray_near_best_match_does_not_hide_the_family(database):
     assert (rule.loc[0, "jaspar_name"], rule.loc[0, "level"]) == ("Ets-related", "family")
     table = name_table(motif, release=RELEASE)  # through the table genocnn motifs writes
     assert table.loc[0, "jaspar_name"] == "Ets-related" and table.loc[0, "name_reason"] == "confident at family level"
+
+
+# the AP-1 motif genocnn motifs built from planted FOSL1 sites (Koo & Eddy design, bench/recovery.py)
+AP1_CLUSTER = np.array([
+    [1263, 0, 0, 1661, 29, 0, 10, 1651, 84],
+    [0, 0, 0, 0, 800, 0, 1651, 6, 340],
+    [351, 0, 1620, 0, 790, 0, 0, 1, 246],
+    [47, 1661, 41, 0, 43, 1661, 0, 3, 992],
+], dtype=float)
+
+
+def test_an_ap1_site_matching_fos_and_jun_matrices_gets_the_bzip_class(database):
+    """Its near-best matches are Jun (4 of 5) and Fos (3 of 5) matrices: neither family may claim it."""
+    motif = [Motif("ATGACTCAT", AP1_CLUSTER, sites=1662)]
+    matches = tomtom_matches(motif, database.targets, n_best=5)
+    close = set(matches["target_id"])
+    fams = [set(database.families[t]) for t in close]
+    assert sum("Jun-related" in f for f in fams) >= 3 and sum("Fos-related" in f for f in fams) >= 2
+    rule = confident_names(motif, matches, database.targets, database.families, database.classes)
+    assert (rule.loc[0, "jaspar_name"], rule.loc[0, "level"]) == ("Basic leucine zipper factors (bZIP)", "class")
