@@ -133,7 +133,7 @@ def group_influence(model, x, groups: Sequence[Sequence[int]], per_task: bool = 
 def split_by_task(labels, per_task: np.ndarray, share: float = 0.25) -> np.ndarray:
     """Split groups whose members the model uses as different motifs, one per task.
 
-    Members are sorted by the task where their own influence is largest.
+    Members are grouped by the task where their own influence is largest.
     Two such sets stay together unless each one's summed influence on the
     other's task is under ``share`` of its summed influence on its own: then
     the model reads them as evidence for different TFs (a MAFK and a FOSL1

@@ -40,6 +40,20 @@ def hand_built(weights=(0.5, 0.5, 1.0, 1.2, 0.3)):
     return model.eval()
 
 
+def two_task_model(weights, bias, tasks: tuple[str, str]):
+    """The PIECES filters of :func:`hand_built` read out by a linear head of two tasks."""
+    cfg = ModelConfig(conv=(ConvBlock(filters=5, kernel_size=14, batch_norm=False, pool="none", dropout=0.0),),
+                      dense=(), rc_average=True)
+    model = build_model(cfg, n_tasks=2, length=60)
+    model.tasks = tasks
+    with torch.no_grad():
+        model.first_conv.weight.copy_(one_hot(list(PIECES.values())))
+        model.first_conv.bias.fill_(-12.0)
+        model.head[-1].weight.copy_(torch.tensor(weights))
+        model.head[-1].bias.copy_(torch.tensor(bias))
+    return model.eval()
+
+
 def planted(n: int = 240, seed: int = 0) -> torch.Tensor:
     """Random 60 bp sequences: MOTIF in half (either strand), OTHER in a third, THIRD in a quarter, apart."""
     rng = np.random.default_rng(seed)
@@ -187,16 +201,8 @@ def test_singletons_are_extended_and_split_groups_joined_by_their_full_motifs():
 
 def test_many_task_groups_are_ranked_by_the_task_they_matter_to():
     """A motif that drives task 0 and counts against task 1 nets out near zero on average: keep it, for task 0."""
-    cfg = ModelConfig(conv=(ConvBlock(filters=5, kernel_size=14, batch_norm=False, pool="none", dropout=0.0),),
-                      dense=(), rc_average=True)
-    model = build_model(cfg, n_tasks=2, length=60)
-    model.tasks = ("motif_task", "other_task")
-    with torch.no_grad():
-        model.first_conv.weight.copy_(one_hot(list(PIECES.values())))
-        model.first_conv.bias.fill_(-12.0)
-        model.head[-1].weight.copy_(torch.tensor([[0.5, 0.5, 1.0, 0.0, 0.0], [-1.0, -1.0, -2.0, 1.2, 0.3]]))
-        model.head[-1].bias.copy_(torch.tensor([-2.0, 0.0]))
-    model.eval()
+    model = two_task_model([[0.5, 0.5, 1.0, 0.0, 0.0], [-1.0, -1.0, -2.0, 1.2, 0.3]], [-2.0, 0.0],
+                           ("motif_task", "other_task"))
     x = planted()
     per_task = group_influence(model, x, [[0, 1, 2]], per_task=True)[0]
     assert per_task[0] > 0.05 and per_task.mean() < 0  # averaged over tasks, it would be left out
@@ -258,16 +264,7 @@ def test_pieces_that_serve_different_tasks_stay_apart():
     as evidence for different TFs (as MAFK and FOSL1 share ``TGAsTCA``) needs
     one distinct motif per TF. A single-task model keeps them together.
     """
-    cfg = ModelConfig(conv=(ConvBlock(filters=5, kernel_size=14, batch_norm=False, pool="none", dropout=0.0),),
-                      dense=(), rc_average=True)
-    model = build_model(cfg, n_tasks=2, length=60)
-    model.tasks = ("a", "b")
-    with torch.no_grad():
-        model.first_conv.weight.copy_(one_hot(list(PIECES.values())))
-        model.first_conv.bias.fill_(-12.0)
-        model.head[-1].weight.copy_(torch.tensor([[0.8, 0.8, -0.5, 1.2, 0.0], [-0.5, -0.5, 1.5, 0.0, 0.3]]))
-        model.head[-1].bias.copy_(torch.tensor([-2.0, -2.0]))
-    model.eval()
+    model = two_task_model([[0.8, 0.8, -0.5, 1.2, 0.0], [-0.5, -0.5, 1.5, 0.0, 0.3]], [-2.0, -2.0], ("a", "b"))
     x = planted()
     filters = extract_motifs(model, x, min_sites=5)
     apart = distinct_motifs(model, x, filters, min_influence=None)
