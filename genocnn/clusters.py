@@ -8,7 +8,7 @@ per group:
 1. group the filter motifs that match each other by Tomtom
    (:func:`~genocnn.compare.cluster_motifs`, or given labels), and split a
    group of a many-task model whose members matter to different tasks, each
-   counting little for the other's (:func:`split_by_task`: MAFK's and
+   counting little for the other's (:func:`~genocnn.compare.split_by_task`: MAFK's and
    FOSL1's filters share ``TGAsTCA``, but the model reads them apart);
 2. take the group's most influential filter as its anchor and place every
    member in the anchor's frame by Tomtom's offset and strand, along the
@@ -62,19 +62,13 @@ Choices, by measurement (``bench/distinct.py``; ``bench/RESULTS.md``,
   negative on the other's); its motif was named for one of the two. Split,
   MAFK's is named Maf-related and FOSL1's bZIP; on the held-out design
   PAX5's ``GGTCACGC`` filters leave ESR1's group and PAX5 is named.
-* ``threshold``: 0.5 for the default model (no batch norm in the first
-  layer: its activations are sparse, and a site near the group's best is
-  near the consensus), 0.7 with first-layer batch norm
-  (:func:`site_threshold`). Without batch norm, on the Koo & Eddy 12-TF
-  simulation 0.5 / 0.6 / 0.7 named 11 / 10 / 7 planted TFs, on the
-  held-out 10-TF one 9 / 8 / 8; at 0.7 the motifs came out as consensus
-  strings that a column-shuffled copy matches as well, so their names were
-  withheld. On the 13 single-TF runs and the CTCF peaks 0.5 keeps 14 of 14
-  names honest, the planted motif at rank 1 and its whole core (CTCF: 13
-  informative columns, 14 at 0.7). With first-layer batch norm (the earlier
-  default) 0.7 measured best: better than 0.6 on 7 of 12 simulations and
-  one more informative CTCF column; at 0.5 the CTCF motif fell to 9
-  informative columns and SOX2's went unnamed.
+* ``threshold``: 0.5 without first-layer batch norm (the default: sparse
+  activations, whose best site is near the consensus), 0.7 with it
+  (:func:`site_threshold`). Without batch norm 0.5 / 0.6 / 0.7 named 11 / 10
+  / 7 planted TFs on the Koo & Eddy simulation and 9 / 8 / 8 held out (at
+  0.7 the motifs are consensus strings a column-shuffled copy matches as
+  well) and keep 14 of 14 one-TF names honest; with batch norm 0.7 beat 0.6
+  on 7 of 12 simulations, and 0.5 cut CTCF to 9 informative columns.
   Realigning sites to the group's PWM was tried and dropped (no gain on
   CTCF, CEBPB 3e-16 -> 2e-12).
 """
@@ -89,14 +83,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .compare import cluster_motifs
+from .compare import cluster_motifs, split_by_task
 from .encode import reverse_complement
 from .inference import encode_for, evaluating
 from .motifs import group_nullification
 from .pwm import Motif, column_information, trim
 
-__all__ = ["DistinctMotifs", "distinct_motifs", "group_influence", "member_placements", "site_threshold",
-           "split_by_task"]
+__all__ = ["DistinctMotifs", "distinct_motifs", "group_influence", "member_placements", "site_threshold"]
 
 
 class DistinctMotifs(NamedTuple):
@@ -128,63 +121,6 @@ def group_influence(model, x, groups: Sequence[Sequence[int]], per_task: bool = 
     """
     influence = group_nullification(model, x, groups, batch_size)
     return influence if per_task else influence.mean(axis=1)
-
-
-def split_by_task(labels, per_task: np.ndarray, share: float = 0.25) -> np.ndarray:
-    """Split groups whose members the model uses as different motifs, one per task.
-
-    Members are grouped by the task where their own influence is largest.
-    Two such sets stay together unless each one's summed influence on the
-    other's task is under ``share`` of its summed influence on its own: then
-    the model reads them as evidence for different TFs (a MAFK and a FOSL1
-    filter that Tomtom links through their shared ``TGAsTCA``). A motif that
-    serves several tasks alike stays one group; one task changes nothing.
-
-    Parameters
-    ----------
-    labels : array-like of int, shape (n,)
-        Group label per filter motif.
-    per_task : np.ndarray, shape (n, T)
-        Each filter's own influence per task.
-
-    Returns
-    -------
-    np.ndarray, shape (n,)
-        Labels, split groups given new ones (after the largest label).
-
-    Examples
-    --------
-    >>> v = np.array([[0.06, -0.01], [0.05, 0.0], [0.0, 0.07], [0.02, 0.04]])
-    >>> split_by_task([0, 0, 0, 0], v).tolist()
-    [0, 0, 1, 1]
-    """
-    labels = np.array(labels, dtype=np.int64)
-    per_task = np.asarray(per_task, dtype=np.float64)
-    if per_task.ndim != 2 or per_task.shape[1] < 2 or not len(labels):
-        return labels
-    fresh = int(labels.max()) + 1
-    for g in np.unique(labels):
-        members = np.flatnonzero(labels == g)
-        own = per_task[members].argmax(axis=1)
-        tasks = [int(t) for t in np.unique(own)]
-        root = {t: t for t in tasks}
-
-        def find(t: int) -> int:
-            while root[t] != t:
-                t = root[t]
-            return t
-
-        for i, a in enumerate(tasks):
-            for b in tasks[i + 1 :]:
-                on = {t: per_task[members[own == t]].sum(axis=0) for t in (a, b)}
-                apart = on[a][b] < share * on[a][a] and on[b][a] < share * on[b][b]
-                if not apart:
-                    root[find(b)] = find(a)
-        parts = list(dict.fromkeys(find(t) for t in own.tolist()))
-        for part in parts[1:]:
-            labels[members[[find(int(t)) == part for t in own]]] = fresh
-            fresh += 1
-    return labels
 
 
 def site_threshold(model) -> float:
@@ -397,7 +333,7 @@ def distinct_motifs(
         (:func:`~genocnn.compare.cluster_motifs` at ``p_value``).
     by_task : bool
         Split groups whose members matter to different tasks, each counting
-        little for the other's (:func:`split_by_task`), before and after
+        little for the other's (:func:`~genocnn.compare.split_by_task`), before and after
         ``regroup``; a one-task model is not affected.
     min_influence : float or None
         Groups whose influence (their largest over tasks) is not above this

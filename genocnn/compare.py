@@ -277,6 +277,63 @@ def cluster_motifs(motifs: Sequence[Motif], p_value: float = 1e-4) -> np.ndarray
     return labels
 
 
+def split_by_task(labels, per_task: np.ndarray, share: float = 0.25) -> np.ndarray:
+    """Split groups whose members the model uses as different motifs, one per task.
+
+    Members are grouped by the task where their own influence is largest.
+    Two such sets stay together unless each one's summed influence on the
+    other's task is under ``share`` of its summed influence on its own: then
+    the model reads them as evidence for different TFs (a MAFK and a FOSL1
+    filter that Tomtom links through their shared ``TGAsTCA``). A motif that
+    serves several tasks alike stays one group; one task changes nothing.
+
+    Parameters
+    ----------
+    labels : array-like of int, shape (n,)
+        Group label per filter motif.
+    per_task : np.ndarray, shape (n, T)
+        Each filter's own influence per task.
+
+    Returns
+    -------
+    np.ndarray, shape (n,)
+        Labels, split groups given new ones (after the largest label).
+
+    Examples
+    --------
+    >>> v = np.array([[0.06, -0.01], [0.05, 0.0], [0.0, 0.07], [0.02, 0.04]])
+    >>> split_by_task([0, 0, 0, 0], v).tolist()
+    [0, 0, 1, 1]
+    """
+    labels = np.array(labels, dtype=np.int64)
+    per_task = np.asarray(per_task, dtype=np.float64)
+    if per_task.ndim != 2 or per_task.shape[1] < 2 or not len(labels):
+        return labels
+    fresh = int(labels.max()) + 1
+    for g in np.unique(labels):
+        members = np.flatnonzero(labels == g)
+        own = per_task[members].argmax(axis=1)
+        tasks = [int(t) for t in np.unique(own)]
+        root = {t: t for t in tasks}
+
+        def find(t: int) -> int:
+            while root[t] != t:
+                t = root[t]
+            return t
+
+        for i, a in enumerate(tasks):
+            for b in tasks[i + 1 :]:
+                on = {t: per_task[members[own == t]].sum(axis=0) for t in (a, b)}
+                apart = on[a][b] < share * on[a][a] and on[b][a] < share * on[b][b]
+                if not apart:
+                    root[find(b)] = find(a)
+        parts = list(dict.fromkeys(find(t) for t in own.tolist()))
+        for part in parts[1:]:
+            labels[members[[find(int(t)) == part for t in own]]] = fresh
+            fresh += 1
+    return labels
+
+
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (q-values), same order as the input.
 

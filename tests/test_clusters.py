@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from genocnn.clusters import distinct_motifs, group_influence, member_placements, site_threshold, split_by_task
+from genocnn.clusters import distinct_motifs, group_influence, member_placements, site_threshold
+from genocnn.compare import split_by_task
 from genocnn.config import ConvBlock, ModelConfig
 from genocnn.encode import one_hot
 from genocnn.models import build_model
