@@ -40,7 +40,7 @@ from genocnn.naming import INFORMATIVE_BITS, alignment_coverage
 from genocnn.pwm import column_information
 
 COLUMNS = ["run", "planted", "distinct", "named", "honest", "stray names", "rank 1 planted", "rank-1 name",
-           "core", "width / inf."]
+           "core", "width / inf.", "filters named", "filters honest", "stray filter names"]
 
 
 def tf_key(name: str) -> set[str]:
@@ -112,7 +112,9 @@ def check_run(name: str, run: str, fasta: str, planted_id: str, decoys: list[str
             "stray names": " ".join(f"{r}:{n}" for r, n, o in zip(named["rank"], named["jaspar_name"], ok) if not o),
             "rank 1 planted": "yes" if is_planted else "no", "rank-1 name": first["jaspar_name"] or "(none)",
             "core": f"{core:.2f}", "width / inf.": f"{motifs[0].width} / {inf}",
-            "filters named": len(by_filter), "filters honest": int(np.sum(filter_ok))}
+            "filters named": len(by_filter), "filters honest": int(np.sum(filter_ok)),
+            "stray filter names": " ".join(f"{m}:{n}" for m, n, o in zip(by_filter["motif"], by_filter["jaspar_name"],
+                                                                       filter_ok) if not o)}
 
 
 def main(argv=None) -> pd.DataFrame:

@@ -106,6 +106,12 @@ class ModelConfig:
         Hidden units of the dense layers before the output layer.
     dense_dropout : float
         Dropout after each dense layer.
+    pooled_dropout : float
+        Dropout, in training only, on the globally pooled outputs (each
+        filter's strongest match) before the dense layers. Dropping whole
+        filters makes the model learn each motif in several of them, so
+        fewer first-layer filters are left untrained (bench/RESULTS.md,
+        "Pooled dropout").
     rc_average : bool
         Average forward and reverse-complement logits at inference.
     """
@@ -114,6 +120,7 @@ class ModelConfig:
     global_pool: Literal["max", "avg", "none"] = "max"
     dense: tuple[int, ...] = (256,)
     dense_dropout: float = 0.2
+    pooled_dropout: float = 0.4
     rc_average: bool = True
 
     def validate(self, where: str) -> None:
@@ -135,8 +142,9 @@ class ModelConfig:
             raise GenocnnError(f"{where}: model.global_pool must be one of {POOLS}")
         if any(d < 1 for d in self.dense):
             raise GenocnnError(f"{where}: model.dense sizes must be >= 1")
-        if not 0.0 <= self.dense_dropout < 1.0:
-            raise GenocnnError(f"{where}: model.dense_dropout must be in [0, 1)")
+        for name in ("dense_dropout", "pooled_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise GenocnnError(f"{where}: model.{name} must be in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -189,12 +197,12 @@ class TrainingConfig:
         0 skips the calibration.
     """
 
-    epochs: int = 30
+    epochs: int = 60
     batch_size: int = 64
     cuda_batch_size: int | None = 256
     lr: float = 1e-3
     weight_decay: float = 0.1
-    patience: int = 5
+    patience: int = 10
     rc_augment: bool = True
     amp: bool = False
     amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"

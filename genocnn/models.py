@@ -142,6 +142,7 @@ class ConvNet(nn.Module):
         else:
             self.global_pool = nn.Identity()
             width = channels * remaining
+        self.pooled_dropout = nn.Dropout(config.pooled_dropout)  # no weights: state dicts unchanged
         dense: list[nn.Module] = []
         for units in config.dense:
             dense += [nn.Linear(width, units), nn.ReLU(), nn.Dropout(config.dense_dropout)]
@@ -191,7 +192,7 @@ class ConvNet(nn.Module):
         h = self.blocks[0][3:](a)
         for block in self.blocks[1:]:
             h = block(h)
-        return self.head(self.global_pool(h))
+        return self.head(self.pooled_dropout(self.global_pool(h)))
 
     def strand_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of ``x`` as given, without reverse-complement averaging: shape (N, T)."""

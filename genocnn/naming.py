@@ -379,18 +379,40 @@ def _shuffle_null(motifs: Sequence[Motif], targets: Sequence[Motif], n_shuffles:
 
     The permutations of a motif are drawn from ``seed`` and its matrix alone,
     so that a motif gets the same verdict whatever other motifs it is named
-    with (filters, clusters, seqlets).
+    with (filters, clusters, seqlets); see :func:`shuffled_orders`.
     """
     shuffled = []
     for m in motifs:
         ppm = np.ascontiguousarray(m.ppm, dtype=np.float64)
         digest = hashlib.sha256(ppm.tobytes() + str(ppm.shape).encode()).digest()
         rng = np.random.default_rng([seed, *np.frombuffer(digest[:16], dtype=np.uint32).tolist()])
-        shuffled += [Motif(f"shuffle_{k}", ppm[:, rng.permutation(m.width)], pseudocount=0.0)
-                     for k in range(n_shuffles)]
+        shuffled += [Motif(f"shuffle_{k}", ppm[:, order], pseudocount=0.0)
+                     for k, order in enumerate(shuffled_orders(ppm, n_shuffles, rng))]
     best = tomtom_matches(shuffled, targets, n_best=1)["p_value"].to_numpy()  # one row per query, in order
     per_motif = best.reshape(len(motifs), n_shuffles).min(axis=1)
     return {m.name: float(p) for m, p in zip(motifs, per_motif)}
+
+
+def shuffled_orders(ppm: np.ndarray, n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``n`` column orders of ``ppm`` (4, W) that each change its consensus on both strands.
+
+    A permutation that only swaps columns with the same best base gives the
+    query back (``CACGTG``: 4 of its 720 orders; with 20 draws one such
+    order turns up in about 1 query in 9), and a copy that matches as well as
+    the query is then no evidence against it. Such orders are drawn again, up to ``50 n``
+    draws in all; a motif with fewer distinct orders (``AAAAAA``) is filled
+    up with plain permutations.
+    """
+    consensus = ppm.argmax(axis=0)
+    reverse = (3 - consensus)[::-1]  # A<->T, C<->G, read backwards
+    orders: list[np.ndarray] = []
+    for _ in range(50 * n):
+        if len(orders) == n:
+            break
+        order = rng.permutation(ppm.shape[1])
+        if not (np.array_equal(consensus[order], consensus) or np.array_equal(consensus[order], reverse)):
+            orders.append(order)
+    return orders + [rng.permutation(ppm.shape[1]) for _ in range(n - len(orders))]
 
 
 def _shared(annotations: Mapping[str, Sequence[str]] | None, matrix_ids, min_share: float = 1.0) -> list[str]:

@@ -40,3 +40,24 @@ def test_first_layer_activation_windows():
     net = build_model(load_config("deepbind").model, 1, 100).eval()
     k = net.first_conv.kernel_size[0]
     assert net.first_layer_activations(torch.zeros(2, 4, 100)).shape == (2, net.first_conv.out_channels, 100 - k + 1)
+
+
+def test_pooled_dropout_drops_whole_filters_in_training_only():
+    cfg = config_from_dict({"model": {"pooled_dropout": 0.4, "conv": [{"dropout": 0.0}]}})
+    torch.manual_seed(0)
+    net = build_model(cfg.model, 2, 200)
+    x = torch.nn.functional.one_hot(torch.randint(0, 4, (64, 200)), 4).permute(0, 2, 1).float()
+    seen = []
+    net.head.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    net.eval()
+    pooled = net.global_pool(net.blocks[0](x))  # (64, F, 1): each filter's strongest match
+    assert torch.equal(net.strand_logits(x), net.strand_logits(x))  # no dropout at inference
+    torch.testing.assert_close(seen[-1], pooled)
+    net.train()
+    net.strand_logits(x)
+    dropped = seen[-1] == 0
+    kept = ~dropped & (pooled != 0)
+    assert 0.3 < dropped.float().mean() < 0.5  # about 40 % of (sequence, filter) pairs
+    torch.testing.assert_close(seen[-1][kept], pooled[kept] / 0.6)  # the rest rescaled
+    with pytest.raises(GenocnnError, match="pooled_dropout"):
+        config_from_dict({"model": {"pooled_dropout": 1.0}})

@@ -274,3 +274,18 @@ def test_an_ap1_site_matching_fos_and_jun_matrices_gets_the_bzip_class(database)
     assert sum("Jun-related" in f for f in fams) >= 3 and sum("Fos-related" in f for f in fams) >= 2
     rule = confident_names(motif, matches, database.targets, database.families, database.classes)
     assert (rule.loc[0, "jaspar_name"], rule.loc[0, "level"]) == ("Basic leucine zipper factors (bZIP)", "class")
+
+
+def test_shuffles_never_give_the_query_back(database):
+    """A one-hot E-box (CACGTG): its shuffles differ from it on both strands, so it is named."""
+    from genocnn.naming import shuffled_orders
+
+    ebox = np.array([1, 0, 1, 2, 3, 2])  # C A C G T G, its own reverse complement
+    for seed in range(30):
+        for order in shuffled_orders(np.eye(4)[:, ebox], 20, np.random.default_rng(seed)):
+            assert not np.array_equal(ebox[order], ebox)
+    assert len(shuffled_orders(np.eye(4)[:, [0] * 6], 20, np.random.default_rng(0))) == 20  # AAAAAA: no choice
+    query = Motif("ebox", np.eye(4)[:, ebox] * 500 + 1)
+    matches = tomtom_matches([query], database.targets, n_best=5)
+    rule = confident_names([query], matches, database.targets, database.families, database.classes)
+    assert rule.loc[0, "null_p"] > rule.loc[0, "p_value"], rule.loc[0, "reason"]
