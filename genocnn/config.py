@@ -111,7 +111,8 @@ class ModelConfig:
         filter's strongest match) before the dense layers. Dropping whole
         filters makes the model learn each motif in several of them, so
         fewer first-layer filters are left untrained (bench/RESULTS.md,
-        "Pooled dropout").
+        "Pooled dropout"). Tuned for the default 64 filters; a first layer of
+        only a few filters (the test suite's 8) learns less with it: set 0.
     rc_average : bool
         Average forward and reverse-complement logits at inference.
     """

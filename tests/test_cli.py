@@ -30,7 +30,7 @@ from tests.conftest import ROOT
 
 # The dict of the `tiny_config` fixture, with 3 epochs, as a user would write it.
 TINY_CONFIG = {
-    "model": {"conv": [{"filters": 8, "kernel_size": 10, "pool_size": 4}], "dense": [8]},
+    "model": {"conv": [{"filters": 8, "kernel_size": 10, "pool_size": 4}], "dense": [8], "pooled_dropout": 0.0},
     "training": {"epochs": 3, "patience": 15, "lr": 0.01, "batch_size": 32, "calibration_bp": 200_000},
     "motifs": {"min_sites": 5},
 }
