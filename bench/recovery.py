@@ -153,7 +153,8 @@ def main() -> None:
     print(f"{len(run.history)} epochs, {seconds:.0f} s training on {args.device}")
     print(f"mean AUROC model {result['model_auroc'].mean():.4f} / oracle {result['oracle_auroc'].mean():.4f} = "
           f"{result['model_auroc'].mean() / result['oracle_auroc'].mean():.4f}")
-    print(f"filter match fraction {fraction:.3f} ({round(fraction * n_filters)} of {n_filters} filters); planted TFs named by a distinct motif "
+    print(f"filter match fraction {fraction:.3f} ({round(fraction * n_filters)} of {n_filters} filters); "
+          f"planted TFs named by a distinct motif "
           f"{int(result['named_rank'].notna().sum())}/{len(result)} (at TF level "
           f"{int((result['name_level'] == 'tf').sum())}); distinct motifs {len(clusters)}, named "
           f"{len(named)}, named after no planted TF: {len(stray)} {' '.join(stray)}")

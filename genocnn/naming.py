@@ -399,9 +399,9 @@ def shuffled_orders(ppm: np.ndarray, n: int, rng: np.random.Generator) -> list[n
     A permutation that only swaps columns with the same best base gives the
     query back (``CACGTG``: 4 of its 720 orders; with 20 draws one such
     order turns up in about 1 query in 9), and a copy that matches as well as
-    the query is then no evidence against it. Such orders are drawn again, up to ``50 n``
-    draws in all; a motif with fewer distinct orders (``AAAAAA``) is filled
-    up with plain permutations.
+    the query is then no evidence against it. Such orders are drawn again,
+    up to ``50 n`` draws in all; a motif with fewer distinct orders
+    (``AAAAAA``) is filled up with plain permutations.
     """
     consensus = ppm.argmax(axis=0)
     reverse = (3 - consensus)[::-1]  # A<->T, C<->G, read backwards

@@ -43,7 +43,7 @@ def tiny_config():
     from genocnn.config import config_from_dict
 
     return config_from_dict({
-        # 8 filters: too few to drop 40 % of them (the default's pooled dropout) and still learn the motif
+        # 8 filters: dropping 40 % of them (the default's pooled dropout) weakens what this tiny model learns
         "model": {"conv": [{"filters": 8, "kernel_size": 10, "pool_size": 4, "batch_norm": True}], "dense": [8],
                   "pooled_dropout": 0.0},
         "training": {"epochs": 15, "patience": 15, "lr": 0.01, "batch_size": 32},

@@ -277,7 +277,7 @@ def test_an_ap1_site_matching_fos_and_jun_matrices_gets_the_bzip_class(database)
 
 
 def test_shuffles_never_give_the_query_back(database):
-    """A one-hot E-box (CACGTG): its shuffles differ from it on both strands, so it is named."""
+    """A one-hot E-box (CACGTG): its shuffles differ from it on both strands, so it beats their matches."""
     from genocnn.naming import shuffled_orders
 
     ebox = np.array([1, 0, 1, 2, 3, 2])  # C A C G T G, its own reverse complement
