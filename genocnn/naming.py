@@ -404,14 +404,14 @@ def shuffled_orders(ppm: np.ndarray, n: int, rng: np.random.Generator) -> list[n
     (``AAAAAA``) is filled up with plain permutations.
     """
     consensus = ppm.argmax(axis=0)
-    reverse = (3 - consensus)[::-1]  # A<->T, C<->G, read backwards
+    same = (consensus, (3 - consensus)[::-1])  # the consensus read on either strand (A<->T, C<->G)
     orders: list[np.ndarray] = []
     for _ in range(50 * n):
-        if len(orders) == n:
-            break
         order = rng.permutation(ppm.shape[1])
-        if not (np.array_equal(consensus[order], consensus) or np.array_equal(consensus[order], reverse)):
+        if not any(np.array_equal(consensus[order], c) for c in same):
             orders.append(order)
+            if len(orders) == n:
+                break
     return orders + [rng.permutation(ppm.shape[1]) for _ in range(n - len(orders))]
 
 
