@@ -17,9 +17,8 @@ import torch
 from .encode import CODES, decode
 from .negatives import dinucleotide_shuffle
 from .scanning import scan
-from .sites import mask_counts
 
-__all__ = ["calibrate", "background_sequences", "calls_per_mbp"]
+__all__ = ["calibrate", "background_sequences", "calls_per_mbp", "previous_max"]
 
 #: Default size of the shuffled background scanned at the end of training.
 BACKGROUND_BP = 2_000_000
@@ -74,10 +73,18 @@ def background_sequences(x: torch.Tensor | np.ndarray, total_bp: int, seed: int 
 def calls_per_mbp(probs: list[np.ndarray], window: int, thresholds: np.ndarray) -> np.ndarray:
     """Sites per Mbp that :class:`~genocnn.sites.SiteCaller` calls at each threshold.
 
+    A site starts at window ``i`` at threshold ``t`` when ``probs[i] >= t``
+    and none of the ``window - 1`` windows before it (at least one) reaches
+    ``t`` (closer runs merge into one site, as in
+    :func:`~genocnn.sites.mask_counts`): so
+    window ``i`` starts a site at every threshold in ``(prev_i, probs[i]]``,
+    ``prev_i`` being the best of those windows. One pass per record counts
+    every threshold at once.
+
     Parameters
     ----------
     probs : list of np.ndarray, each shape (n_r,)
-        One task's window scores of each background record, stride 1.
+        One task's window scores of each background record, stride 1 (NaN: no score).
     window : int
         Model length ``L`` (windows closer than this merge into one site).
     thresholds : np.ndarray, shape (G,)
@@ -86,9 +93,41 @@ def calls_per_mbp(probs: list[np.ndarray], window: int, thresholds: np.ndarray) 
     -------
     np.ndarray, shape (G,), float64
     """
+    order = np.argsort(np.asarray(thresholds, dtype=np.float64), kind="stable")
+    grid = np.asarray(thresholds, dtype=np.float64)[order]
+    starts = np.zeros(len(grid) + 1, dtype=np.int64)
+    for p in probs:
+        p = np.nan_to_num(np.asarray(p, dtype=np.float64), nan=-np.inf)
+        lo = np.searchsorted(grid, previous_max(p, max(window - 1, 1)), side="right")  # first threshold above prev_i
+        hi = np.searchsorted(grid, p, side="right")  # first threshold above probs[i]
+        keep = lo < hi
+        starts += np.bincount(lo[keep], minlength=len(grid) + 1) - np.bincount(hi[keep], minlength=len(grid) + 1)
     bases = sum(len(p) + window - 1 for p in probs)
-    counts = np.array([sum(mask_counts(p >= t, window) for p in probs) for t in thresholds], dtype=np.float64)
-    return counts / max(bases, 1) * 1e6
+    rates = np.empty(len(grid))
+    rates[order] = np.cumsum(starts)[: len(grid)] / max(bases, 1) * 1e6
+    return rates
+
+
+def previous_max(p: np.ndarray, width: int) -> np.ndarray:
+    """Best of the ``width`` values before each position (``-inf`` where there are none): (n,) -> (n,).
+
+    Log-doubling, ``ceil(log2(width))`` elementwise maxima.
+
+    Examples
+    --------
+    >>> previous_max(np.array([3., 1, 2, 0]), 2).tolist()
+    [-inf, 3.0, 3.0, 2.0]
+    """
+    if width < 1 or len(p) == 0:
+        return np.full(len(p), -np.inf)
+    x = np.concatenate([np.full(width, -np.inf), p[:-1]])  # x[i + j] = p[i - width + j], j < width
+    span = 1
+    while span * 2 <= width:
+        x = np.maximum(x[: len(x) - span], x[span:])
+        span *= 2
+    if span < width:
+        x = np.maximum(x[: len(x) - (width - span)], x[width - span :])
+    return x
 
 
 def calibrate(model, x: torch.Tensor | np.ndarray, background_bp: int = BACKGROUND_BP, seed: int = 0) -> dict:

@@ -405,14 +405,17 @@ def kernel_settings(device: torch.device) -> Iterator[None]:
 
     CPU: deterministic algorithms (cheap there; with one thread a seed gives
     bit-identical weights across runs). CUDA: not deterministic (the switch
-    costs seconds on first use and slower kernels), fp32 matrix products on
+    costs seconds on first use and slower kernels; it is not touched, not
+    even to restore it), fp32 matrix products on
     TF32 tensor cores (``set_float32_matmul_precision("high")``; cuDNN
     convolutions use TF32 by default) and cuDNN's autotuner for the fixed
     batch shapes.
     """
     before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
               torch.get_float32_matmul_precision(), torch.backends.cudnn.benchmark)
-    if device.type == "cpu":
+    # the switch imports torch._inductor (1.7 s on the 2-core machine): flip it only when it changes something
+    switch = device.type == "cpu" and before[:2] != (True, True)
+    if switch:
         torch.use_deterministic_algorithms(True, warn_only=True)
     elif device.type == "cuda":
         torch.set_float32_matmul_precision("high")
@@ -420,7 +423,8 @@ def kernel_settings(device: torch.device) -> Iterator[None]:
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        if switch:
+            torch.use_deterministic_algorithms(before[0], warn_only=before[1])
         torch.set_float32_matmul_precision(before[2])
         torch.backends.cudnn.benchmark = before[3]
 

@@ -29,18 +29,20 @@ def test_background_keeps_composition_and_length():
     assert background_sequences(x, 3_000, seed=1) == pieces  # seeded
 
 
-def test_calls_per_mbp_counts_what_the_site_caller_calls():
+@pytest.mark.parametrize("window", [20, 2, 1])
+def test_calls_per_mbp_counts_what_the_site_caller_calls(window):
     rng = np.random.default_rng(0)
-    window = 20
     probs = [rng.random(5_000).astype(np.float32) ** 8, rng.random(3_000).astype(np.float32) ** 8]
+    probs[1][::7] = np.nan  # windows without a score
     blocks = [ScanBlock(f"r{i}", np.arange(len(p)), p[:, None], np.ones((len(p), 1), np.int8), window, 1,
                         len(p) + window - 1) for i, p in enumerate(probs)]
-    thresholds = np.array([0.3, 0.6, 0.9, 0.99])
+    thresholds = np.sort([0.3, 0.6, float(np.sort(probs[0])[-40]), 0.9, 0.99])  # one equals a score
     rates = calls_per_mbp(probs, window, thresholds)
     bases = sum(len(p) + window - 1 for p in probs)
     for t, rate in zip(thresholds, rates):
         assert rate == pytest.approx(len(call_sites(blocks, t)) / bases * 1e6)
     assert rates[-1] < rates[-2] < rates[-3]  # falls in the tail (low thresholds merge calls: not monotone)
+    np.testing.assert_array_equal(calls_per_mbp(probs, window, thresholds[::-1]), rates[::-1])  # any order
 
 
 def _curve():

@@ -150,3 +150,13 @@ def test_kernel_settings_deterministic_on_cpu_only_and_restored():
         assert torch.get_float32_matmul_precision() == "high" and torch.backends.cudnn.benchmark
     assert (torch.are_deterministic_algorithms_enabled(), torch.get_float32_matmul_precision(),
             torch.backends.cudnn.benchmark) == before
+
+
+def test_kernel_settings_leave_the_deterministic_switch_alone_on_cuda(monkeypatch):
+    # the switch imports torch._inductor (seconds): on CUDA it is neither set nor restored
+    def forbidden(*args, **kwargs):
+        raise AssertionError("use_deterministic_algorithms called")
+
+    monkeypatch.setattr(torch, "use_deterministic_algorithms", forbidden)
+    with kernel_settings(torch.device("cuda")):
+        pass
