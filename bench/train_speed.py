@@ -7,8 +7,10 @@ runs as a separate process on ``--device cpu`` (every core this process may
 use, unless ``--threads``) and, when CUDA is present, ``--device cuda``, with
 the defaults of each device (batch, learning rate, precision). Wall time
 covers the whole command (start-up, reading, training, test metrics,
-calibration, writing the run). Prints each row, the test AUROC of each run
-and CPU time / CUDA time; without CUDA only the CPU row, saying so.
+calibration, writing the run); ``train_s`` is the sum of the epochs' times
+and ``outside_epochs_s`` the rest (``python bench/fixed_costs.py`` breaks
+part of it down). Prints each row, the test AUROC of each run and CPU time /
+CUDA time; without CUDA only the CPU row, saying so.
 
 Usage::
 
@@ -54,6 +56,7 @@ def run_train(fasta: Path, labels: Path, out: Path, device: str, epochs: int, se
     batch = training["cuda_batch_size"] if device == "cuda" and training.get("cuda_batch_size") else training["batch_size"]
     return {"device": device, "seconds": round(seconds, 1), "epochs": len(history),
             "train_s": round(float(history["seconds"].sum()), 1),
+            "outside_epochs_s": round(seconds - float(history["seconds"].sum()), 1),
             "batch": batch, "test_auroc": round(metrics["auroc"], 4)}
 
 

@@ -161,3 +161,52 @@ def _move_into(tmp: Path, target: Path) -> None:
         if dest.is_dir() and not dest.is_symlink():
             shutil.rmtree(dest)
         os.replace(entry, dest)
+
+
+def check_outputs(outputs: dict[str, str | os.PathLike | None], inputs: dict[str, str | os.PathLike | None],
+                  run: str | os.PathLike | None = None) -> None:
+    """Refuse outputs that would overwrite an input, a file of the run directory, or each other.
+
+    Parameters
+    ----------
+    outputs, inputs : dict of flag -> path or None
+        The command's output files and input files by the flag that names
+        them (None: not given). Paths are compared after resolving links.
+    run : path, optional
+        Run directory whose files (:data:`~genocnn.rundir.RUN_FILES`) no output may replace.
+
+    Raises
+    ------
+    GenocnnError
+        Naming both flags, e.g. "--out in.fa is also the input (SEQS)".
+
+    Examples
+    --------
+    >>> check_outputs({"--out": "a.tsv"}, {"SEQS": "a.fa"})
+    >>> check_outputs({"--out": "a.fa"}, {"SEQS": "a.fa"})
+    Traceback (most recent call last):
+    ...
+    genocnn.errors.GenocnnError: --out a.fa is also the input (SEQS); choose another name
+    """
+    from .rundir import LOCK_FILE, RUN_FILES
+
+    def key(path) -> Path:
+        return Path(path).expanduser().resolve()
+
+    protected = {key(p): flag for flag, p in inputs.items() if p is not None}
+    if run is not None:
+        protected |= {key(Path(run) / name): f"a file of the run directory {run}" for name in (*RUN_FILES, LOCK_FILE)}
+    seen: dict[Path, str] = {}
+    for flag, path in outputs.items():
+        if path is None:
+            continue
+        if str(path) in ("", "-"):
+            raise GenocnnError(f"{flag}: give a file name (got {str(path)!r})")
+        target = key(path)
+        if target in protected:
+            what = protected[target]
+            what = what if what.startswith("a file of") else f"the input ({what})"
+            raise GenocnnError(f"{flag} {path} is also {what}; choose another name")
+        if target in seen:
+            raise GenocnnError(f"{flag} {path} is also given as {seen[target]}; give each output its own name")
+        seen[target] = flag

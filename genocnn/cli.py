@@ -13,6 +13,7 @@ from typing import Optional
 
 import typer
 
+from .atomic import check_outputs
 from .errors import GenocnnError, as_flags
 
 app = typer.Typer(
@@ -40,6 +41,13 @@ def _user_errors(command):
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+def _check_seed(seed: int | None) -> None:
+    from .config import MAX_SEED
+
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise GenocnnError(f"--seed must be between 0 and {MAX_SEED}, got {seed}")
 
 
 def _print_version(value: bool) -> None:
@@ -88,6 +96,9 @@ def prepare(
     """Encode sequences once into a memory-mapped store (1 byte a base) for `train --store`."""
     from .store import build_store, open_store
 
+    _check_seed(seed)
+    if length is not None and length < 1:
+        raise GenocnnError(f"--length must be >= 1, got {length}")
     path = build_store(out, fasta=fasta, labels=labels, pos=pos, neg=neg, bed=bed, genome=genome,
                        length=length, seed=seed)
     data = open_store(path)
@@ -127,6 +138,9 @@ def train(
     out = resume if resume is not None else out
     if out is None:
         raise GenocnnError("--out is required (the run directory to write)")
+    if epochs is not None and epochs < 1:
+        raise GenocnnError(f"--epochs must be >= 1, got {epochs}")
+    _check_seed(seed)
     held = [[c.strip() for c in (names or "").split(",") if c.strip()] for names in (valid_chroms, test_chroms)]
     run = run_training(
         pos, neg, out, config, epochs, seed, device, progress=not quiet,
@@ -193,6 +207,7 @@ def predict(
         raise GenocnnError("--bed and --genome go together")
     if (seqs is None) == (bed is None):
         raise GenocnnError("give either a FASTA of sequences or --bed and --genome")
+    check_outputs({"--out": out}, {"SEQS": seqs, "--bed": bed, "--genome": genome}, run)
     model = load_model(run, device)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
@@ -227,7 +242,7 @@ def motifs(
     db: Optional[Path] = typer.Option(None, "--db", help="Motif file (MEME/JASPAR/TRANSFAC/HOMER) to name motifs against.  [default: JASPAR CORE of --jaspar-release and --tax-group]"),
     jaspar_release: Optional[str] = typer.Option(None, "--jaspar-release", help="JASPAR release, e.g. JASPAR2022.  [default: the latest pyjaspar ships]"),
     tax_group: str = typer.Option("vertebrates", "--tax-group", help="JASPAR taxonomic group (vertebrates, insects, plants, fungi, nematodes, urochordates, ...) or 'all'."),
-    top: int = typer.Option(5, "--top", help="How many motifs to print."),
+    top: int = typer.Option(5, "--top", min=0, help="How many filter motifs to print."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
@@ -244,6 +259,9 @@ def motifs(
     from .store import MOTIF_ROWS, is_store, open_store
 
     group = None if tax_group.lower() == "all" else tax_group
+    if out.resolve() in (Path.cwd().resolve(), run.resolve()):
+        raise GenocnnError(f"--out {out}: give a directory of its own for the motifs, not "
+                           + ("the current directory" if out.resolve() == Path.cwd().resolve() else "the run directory"))
     model = load_model(run, device)
     if is_store(seqs):  # a store: its bound rows (any task), at most MOTIF_ROWS evenly spaced
         data = open_store(seqs)
@@ -284,6 +302,7 @@ def simulate(
     from .simulation import DEFAULT_DECOYS, simulate_multitask
     from .simulation import simulate as run_simulation
 
+    _check_seed(seed)
     if tfs is not None:
         multi = simulate_multitask(out, tuple(t.strip() for t in tfs.split(",") if t.strip()), n, length, seed=seed)
         names = ", ".join(f"{m.name} {m.description}" for m in multi.planted)
@@ -320,6 +339,7 @@ def scan(
     from .devices import Distributed, cpu_threads, resolve_device
     from .scanning import scan_genome
 
+    check_outputs({"--out": out, "--bedgraph": bedgraph, "--bigwig": bigwig}, {"GENOME": genome}, run)
     dist = Distributed()
     try:
         dev = dist.setup(resolve_device(device))
@@ -381,6 +401,8 @@ def variants(
     from .checkpoint import load_model
     from .variant_files import write_variant_effects
 
+    check_outputs({"--out": out, "--out-vcf": out_vcf}, {"--vcf": vcf, "--genome": genome}, run)
+    _check_seed(seed)
     res = write_variant_effects(load_model(run, device), vcf, genome, out, out_vcf, null, skip_ref_mismatch, top,
                                 batch_size, seed=seed, progress=not quiet)
     for note in res.notes:

@@ -31,6 +31,8 @@ def find_preset_dir(candidates: tuple[Path, ...]) -> Path:
 PRESET_DIR = find_preset_dir(
     (Path(__file__).resolve().parent.parent / "configs", Path(sys.prefix) / "share" / "genocnn" / "configs")
 )
+#: Largest seed (numpy and torch take seeds below 2**32 everywhere).
+MAX_SEED = 2**32 - 1
 ACTIVATIONS = ("relu", "exp")
 POOLS = ("max", "avg", "none")
 
@@ -231,6 +233,8 @@ class TrainingConfig:
             raise GenocnnError(f"{where}: training.lr must be > 0")
         if self.weight_decay < 0:
             raise GenocnnError(f"{where}: training.weight_decay must be >= 0")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise GenocnnError(f"{where}: training.seed must be between 0 and {MAX_SEED}, got {self.seed}")
 
 
 @dataclass(frozen=True)

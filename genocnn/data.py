@@ -25,22 +25,17 @@ from .encode import codes_to_one_hot, encode_codes
 from .errors import GenocnnError
 from .fasta import read_fasta
 from .genome import chrom_sizes, interval_windows, open_genome, read_bed
+from .labels import LabelTable, read_label_codes, read_labels
 from .negatives import gc_matched_negatives, shuffled_negatives
 
 __all__ = ["Dataset", "GenomeData", "LabelTable", "bound_rows", "choose_length", "drop_pages", "gather_rows", "is_mapped", "label_counts", "labels_to_float", "load_bed", "load_labelled",
            "load_pos_neg", "read_label_codes", "read_labels"]
 
 NEGATIVES = ("gc", "shuffle")
-#: Label spellings (lower-cased) and their values: 0/1, pandas' floats, R's logicals.
-_LABEL_VALUES = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1, "": -1, "na": -1, "nan": -1}
-#: Exact spellings looked up before stripping and lower-casing (the common case, fast).
-_EXACT = {**_LABEL_VALUES, "FALSE": 0, "TRUE": 1, "False": 0, "True": 1, "NA": -1, "NaN": -1}
 #: Rows read, or scanned, at a time.
 _ROWS = 65_536
 #: Rows of a memory-mapped file read between two drops of its mapped pages.
 _GATHER_ROWS = 1024
-#: Label cells parsed at a time (bounds the strings pandas holds).
-_CELLS = 2_000_000
 
 
 @dataclass
@@ -240,117 +235,18 @@ def load_pos_neg(
         negatives = shuffled_negatives(positives, negatives_per_positive, seed)
     if not negatives:
         raise GenocnnError(f"{neg}: no negative sequences")
+    if neg is not None:
+        shared = {name for name, _ in positives} & {name for name, _ in negatives}
+        if shared:
+            first = next(name for name, _ in negatives if name in shared)
+            raise GenocnnError(f"{neg}: record {first!r} is also in {pos} ({len(shared)} ids in both; a sequence "
+                               "is bound or unbound, and ids must be unique)")
     records = positives + negatives
     L = choose_length([len(s) for _, s in records], length, max_length)
     codes = encode_codes([s for _, s in records], L)
     labels = np.zeros((len(records), 1), dtype=np.int8)
     labels[: len(positives)] = 1
     return Dataset([name for name, _ in records], codes, labels, ["bound"])
-
-
-class LabelTable(NamedTuple):
-    """A labels TSV as compact arrays.
-
-    Attributes
-    ----------
-    ids : list of str, length N
-        The first column, in file order.
-    tasks : list of str, length T
-    labels : numpy.ndarray, shape (N, T), int8
-        1, 0, or -1 for unknown.
-    """
-
-    ids: list[str]
-    tasks: list[str]
-    labels: np.ndarray
-
-
-def _label_block(chunk: pd.DataFrame, first_line: int) -> tuple[np.ndarray, tuple | None, int]:
-    """int8 codes of one chunk's task columns, the first bad cell (line, column, value) or None, and the bad count."""
-    cells = chunk.iloc[:, 1:]
-    flat = pd.Series(cells.to_numpy().ravel())
-    coded = flat.map(_EXACT)
-    miss = coded.isna()
-    if miss.any():
-        coded[miss] = flat[miss].str.strip().str.lower().map(_LABEL_VALUES)
-    bad = coded.isna().to_numpy()
-    block = coded.fillna(-1).to_numpy(dtype=np.int8).reshape(cells.shape)
-    if not bad.any():
-        return block, None, 0
-    row, col = divmod(int(np.flatnonzero(bad)[0]), cells.shape[1])
-    return block, (first_line + row, cells.columns[col], cells.iat[row, col]), int(bad.sum())
-
-
-def read_label_codes(path: str | os.PathLike) -> LabelTable:
-    """Read a labels TSV into int8 codes, a bounded number of cells at a time.
-
-    Values are 0, 1, or unknown (empty / ``NA``, code -1). ``0.0`` / ``1.0``
-    (as pandas writes them) and ``FALSE`` / ``TRUE`` in any case (as R
-    writes logicals) are read as 0 / 1. A UTF-8 byte-order mark is dropped.
-    Memory: the (N, T) int8 codes, the ids, and one chunk of strings.
-
-    Raises
-    ------
-    GenocnnError
-        Unreadable file, no task column, duplicate ids (naming both lines), or
-        values other than 0/1/NA (naming the line, column and count).
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise GenocnnError(f"{path}: no such labels file")
-    ids: list[str] = []
-    blocks: list[np.ndarray] = []
-    first_bad, n_bad, tasks, columns = None, 0, None, []
-    try:
-        with pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8-sig",
-                         chunksize=1024) as reader:  # then _CELLS cells a chunk
-            for chunk in reader:
-                columns = columns or list(chunk.columns)
-                if chunk.shape[1] < 2:
-                    break
-                if tasks is None:
-                    tasks = [str(c) for c in chunk.columns[1:]]
-                    reader.chunksize = max(1, _CELLS // len(tasks))
-                block, bad, count = _label_block(chunk, len(ids) + 2)
-                first_bad, n_bad = first_bad or bad, n_bad + count
-                ids.extend(chunk.iloc[:, 0].tolist())
-                blocks.append(block)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GenocnnError(f"{path}: not a readable tab-separated labels file: {detail}") from None
-    if len(columns) < 2:
-        raise GenocnnError(f"{path}: needs an id column and at least one task column (tab-separated)")
-    index = pd.Index(ids)
-    dup = index.duplicated()
-    if dup.any():
-        line = int(np.flatnonzero(dup)[0])
-        first = ids.index(ids[line])
-        raise GenocnnError(f"{path}: line {line + 2}: duplicate id {ids[line]!r}, also on line {first + 2} "
-                           f"({int(dup.sum())} duplicate ids; ids must be unique)")
-    if first_bad is not None:
-        line, column, value = first_bad
-        raise GenocnnError(f"{path}: line {line}, column {column!r}: value {value!r} "
-                           f"is not 0, 1 or NA (nor 0.0/1.0, FALSE/TRUE) ({n_bad} such values)")
-    tasks = tasks or [str(c) for c in columns[1:]]
-    labels = np.concatenate(blocks) if blocks else np.zeros((0, len(tasks)), dtype=np.int8)
-    return LabelTable(ids, tasks, labels)
-
-
-def read_labels(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a labels TSV as a table of floats indexed by id (NaN unknown); see :func:`read_label_codes`.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "labels.tsv"
-    >>> _ = p.write_text("id\\tA\\tB\\ns1\\t1.0\\tTRUE\\ns2\\t0\\tNA\\n")
-    >>> read_labels(p)
-          A    B
-    s1  1.0  1.0
-    s2  0.0  NaN
-    """
-    table = read_label_codes(path)
-    return pd.DataFrame(labels_to_float(table.labels).numpy().astype(float), index=table.ids, columns=table.tasks)
 
 
 def load_labelled(

@@ -26,6 +26,7 @@ from .atomic import atomic_dir, atomic_open
 from .clusters import DistinctMotifs, distinct_motifs
 from .compare import cluster_motifs
 from .inference import encode_for
+from .errors import GenocnnError
 from .motif_io import write_motifs
 from .motifs import MotifList, extract_motifs, nullification_effects
 from .naming import N_OTHER, TABLE_COLUMNS, database_labels, load_database, name_table
@@ -384,6 +385,11 @@ def export_motifs(
         See :func:`motif_table`.
     """
     cfg = model.run_config.motifs
+    if threshold is not None and not 0.0 < threshold < 1.0:
+        raise GenocnnError(f"`threshold` must be between 0 and 1 (a fraction of a filter's maximum activation), "
+                           f"got {threshold}")
+    if min_sites is not None and min_sites < 1:
+        raise GenocnnError(f"`min_sites` must be >= 1, got {min_sites}")
     step = Steps("motifs", 7, progress)
     step("extracting filter motifs")
     x = encode_for(model, sequences)

@@ -10,6 +10,9 @@ points fix the line.
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 
 from .errors import GenocnnError
@@ -107,8 +110,8 @@ def resolve_threshold(
         if not 0.0 <= threshold <= 1.0:
             raise GenocnnError(f"`threshold` must be between 0 and 1, got {threshold}")
         return float(threshold), f"threshold {threshold:g} (given)"
-    if fpr is not None and fpr <= 0:
-        raise GenocnnError(f"`fpr` must be > 0 false calls per Mbp, got {fpr}")
+    if fpr is not None and not (math.isfinite(fpr) and fpr > 0):
+        raise GenocnnError(f"`fpr` must be a number > 0 of false calls per Mbp, got {fpr}")
     if calibration is None:
         if fpr is not None:
             raise GenocnnError("the model has no calibration curve (trained before calibration existed, or with "
@@ -116,4 +119,8 @@ def resolve_threshold(
         return UNCALIBRATED_THRESHOLD, f"threshold {UNCALIBRATED_THRESHOLD:g} (the model has no calibration curve)"
     rate = DEFAULT_FPR if fpr is None else fpr
     value = threshold_for_rate(calibration, rate, task)
+    highest = float(np.max(np.asarray(calibration["calls_per_mbp"][task], dtype=np.float64)))
+    if rate > highest:
+        warnings.warn(f"`fpr` {rate:g} is above the highest rate the calibration measured ({highest:.3g} false "
+                      f"calls per Mbp): sites are called at that rate's threshold, {value:.4g}", stacklevel=2)
     return value, f"threshold {value:.4g} for {rate:g} false call(s) per Mbp of shuffled background"

@@ -33,8 +33,8 @@ from .fit import batch_and_lr, eval_batch_size, fit, seed_everything
 from .inference import evaluating, predict_logits
 from .metrics import evaluate
 from .models import ConvNet, build_model
-from .rundir import (RunLock, check_out, check_recorded_inputs, check_resumed_config, claim, recorded_inputs,
-                     recorded_run)
+from .rundir import (LOCK_FILE, RunLock, check_out, check_recorded_inputs, check_resumed_config, claim,
+                     recorded_inputs, recorded_run)
 from .splits import Split, chrom_split, split_indices
 from .store import open_store, store_for
 
@@ -257,14 +257,32 @@ def train(
     Run
     """
     inputs = dict(pos=pos, neg=neg, fasta=fasta, labels=labels, bed=bed, genome=genome, store=store)
+    existed = Path(out).exists()
     run = prepare_run(out, config, epochs, seed, device, progress, inputs, overrides=overrides,
                       resume=resume, force=force, command=command, negatives=negatives,
                       valid_chroms=valid_chroms, test_chroms=test_chroms, skip_bad=skip_bad)
     try:
         model, history = fit_run(run)
         return save_run(run, model, history)
+    except BaseException:
+        if run.dist.is_main and not resume:
+            _discard_unstarted(run, existed)
+        raise
     finally:
         run.release()
+
+
+def _discard_unstarted(run: PreparedRun, existed: bool) -> None:
+    """A new run that failed before its first epoch was saved: remove its ``run.json`` (and the folder, when
+    this run created it and nothing else is in it), so that the same command can be given again."""
+    if (run.run_dir / "last.pt").exists():
+        return  # resumable: keep it
+    (run.run_dir / "run.json").unlink(missing_ok=True)
+    run.release()
+    if not existed and {p.name for p in run.run_dir.iterdir()} <= {LOCK_FILE}:
+        (run.run_dir / LOCK_FILE).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            run.run_dir.rmdir()
 
 
 def _resolve_config(config, recorded: dict | None, where: Path, overrides: Sequence[str]) -> Config:
@@ -370,6 +388,15 @@ def prepare_run(
     return PreparedRun(run_dir, cfg, data, split, dev, dist, resume_state, progress, lock)
 
 
+def _json_nulls(value):
+    """``value`` with NaN floats as None, so that the file is strict JSON (``null``: a task with one class)."""
+    if isinstance(value, dict):
+        return {k: _json_nulls(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_nulls(v) for v in value]
+    return None if isinstance(value, float) and value != value else value
+
+
 def _input_record(option: str, path) -> dict:
     """What ``run.json`` records of an input: the file's size and hash; for a store, its manifest's."""
     if option == "store":
@@ -446,5 +473,5 @@ def save_run(run: PreparedRun, model: ConvNet, history: pd.DataFrame) -> Run:
         with atomic_open(run.run_dir / "history.tsv") as fh:
             history.to_csv(fh, sep="\t", index=False)
         with atomic_open(run.run_dir / "metrics.json") as fh:
-            json.dump(metrics, fh, indent=2)
+            json.dump(_json_nulls(metrics), fh, indent=2, allow_nan=False)
     return Run(run.run_dir, model, cfg, metrics, history)

@@ -381,7 +381,7 @@ def test_train_missing_config_or_unknown_preset(name, tiny_fastas, tmp_path, mon
 def test_train_epochs_override_checked(tiny_fastas, tmp_path):
     pos, neg = tiny_fastas
     run = tmp_path / "run"
-    err = assert_user_error(cli("train", "--pos", pos, "--neg", neg, "--out", run, "--epochs", 0), "training.epochs")
+    err = assert_user_error(cli("train", "--pos", pos, "--neg", neg, "--out", run, "--epochs", 0), "--epochs")
     assert not run.exists()
     assert err
 

@@ -118,11 +118,11 @@ def test_train_refuses_an_existing_run_or_folder_unless_force(train_args, tiny_f
         genocnn.train(*tiny_fastas, out=run, config=CONFIG, device="cpu", progress=False)
     assert one_error_line(cli(*train_args, "--out", run, "--force", "--resume", run))
 
-    # --force clears the old run first: a new run that fails leaves no old model.pt beside its run.json
+    # --force clears the old run first: a new run that fails in epoch 1 leaves neither the old model.pt nor its run.json
     nan_at(monkeypatch, 2)
     err = one_error_line(cli(*train_args, "--out", run, "--force"))
     assert "epoch 1, batch 2" in err
-    assert sorted(p.name for p in run.iterdir()) == [LOCK_FILE, "run.json"]
+    assert sorted(p.name for p in run.iterdir()) == [LOCK_FILE]  # and no run.json: the command may be given again
     monkeypatch.undo()
     result = cli(*train_args, "--out", other, "--force", "--epochs", 1)
     assert result.exit_code == 0, result.stderr
@@ -174,7 +174,7 @@ def test_resume_names_the_option_that_differs_and_may_raise_epochs(train_args, t
     err = one_error_line(cli("train", "--resume", run, "--epochs", 1))
     assert "training.epochs differs: 2 in the run, 1 given" in err
     pos, neg = tiny_fastas
-    err = one_error_line(cli("train", "--resume", run, "--pos", neg, "--neg", neg))
+    err = one_error_line(cli("train", "--resume", run, "--pos", neg, "--neg", pos))
     assert "--pos differs: " in err and f"{pos} (" in err and f"{neg} (" in err
 
     result = cli("train", "--resume", run, "--epochs", 4, "--quiet")

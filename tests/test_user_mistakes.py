@@ -1,0 +1,147 @@
+"""More user mistakes through the CLI: outputs that would replace inputs, runs that fail before their
+first epoch, out-of-range seeds and options, labels headers, the same file as --pos and --neg.
+
+Each gives one line on stderr, exit status 2, and leaves the inputs (and the run) as they were.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.test_cli import assert_user_error, cli, cli_run, config_yaml  # noqa: F401 (fixtures)
+
+
+def test_predict_refuses_to_write_over_its_input_or_the_model(cli_run, tiny_fastas, tmp_path):
+    pos, _ = tiny_fastas
+    copy = tmp_path / "seqs.fa"
+    copy.write_bytes(pos.read_bytes())
+    assert_user_error(cli("predict", cli_run, copy, "--out", copy), "is also the input (SEQS)")
+    assert copy.read_bytes() == pos.read_bytes()
+    model = (cli_run / "model.pt").read_bytes()
+    assert_user_error(cli("predict", cli_run, copy, "--out", cli_run / "model.pt"), "a file of the run directory")
+    assert (cli_run / "model.pt").read_bytes() == model
+    ok = cli("predict", cli_run, copy, "--out", cli_run / "predictions.tsv")  # a new file in the run dir is fine
+    assert ok.exit_code == 0, ok.stderr
+    (cli_run / "predictions.tsv").unlink()
+
+
+def test_scan_outputs_may_not_replace_the_genome_or_each_other(cli_run, tiny_fastas, tmp_path):
+    pos, _ = tiny_fastas
+    genome = tmp_path / "genome.fa"
+    genome.write_bytes(pos.read_bytes())
+    assert_user_error(cli("scan", cli_run, genome, "--out", genome, "--quiet"), "--out")
+    assert genome.read_bytes() == pos.read_bytes()
+    sites = tmp_path / "sites.bed"
+    err = assert_user_error(cli("scan", cli_run, genome, "--out", sites, "--bedgraph", sites, "--quiet"),
+                            "--bedgraph", [sites])
+    assert "also given as --out" in err
+
+
+@pytest.mark.parametrize("fpr", ["nan", "inf", "-1"])
+def test_scan_fpr_must_be_a_positive_number(fpr, cli_run, tiny_fastas, tmp_path):
+    out = tmp_path / "sites.bed"
+    assert_user_error(cli("scan", cli_run, tiny_fastas[0], "--out", out, "--fpr", fpr, "--quiet"), "--fpr", [out])
+
+
+def test_motifs_options_checked(cli_run, tiny_fastas, tmp_path, monkeypatch):
+    out = tmp_path / "motifs"
+    for value in ("2", "-1", "nan"):
+        assert_user_error(cli("motifs", cli_run, tiny_fastas[0], "--out", out, "--threshold", value), "--threshold",
+                          [out])
+    assert_user_error(cli("motifs", cli_run, tiny_fastas[0], "--out", out, "--min-sites", 0), "--min-sites", [out])
+    monkeypatch.chdir(tmp_path)
+    assert_user_error(cli("motifs", cli_run, tiny_fastas[0], "--out", "."), "the current directory")
+    assert not (tmp_path / "motifs.meme").exists()
+
+
+def test_a_run_that_fails_before_its_first_epoch_leaves_nothing(tiny_fastas, config_yaml, tmp_path):
+    pos, neg = tiny_fastas
+    run = tmp_path / "run"
+    args = ("train", "--pos", pos, "--neg", neg, "--out", run, "--config", config_yaml, "--device", "cpu",
+            "--quiet", "--set", "data.length=6")  # shorter than the first layer's receptive field
+    first = assert_user_error(cli(*args), "receptive field")
+    assert not run.exists()
+    assert assert_user_error(cli(*args), "receptive field") == first  # the same command again: the same error
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    assert_user_error(cli(*args, "--force"), "receptive field")
+    assert (run / "notes.txt").read_text() == "mine" and not (run / "run.json").exists()  # a folder we did not make
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 10**20])
+def test_seed_out_of_range(seed, tiny_fastas, tmp_path):
+    pos, neg = tiny_fastas
+    run = tmp_path / "run"
+    assert_user_error(cli("train", "--pos", pos, "--neg", neg, "--out", run, "--seed", seed), "--seed", [run])
+    store = tmp_path / "store"
+    assert_user_error(cli("prepare", "--pos", pos, "--out", store, "--seed", seed), "--seed", [store])
+    err = assert_user_error(cli("train", "--pos", pos, "--neg", neg, "--out", run, "--set", f"training.seed={seed}"),
+                            "training.seed", [run])
+    assert "between 0 and" in err
+
+
+@pytest.mark.parametrize("length", [0, -5])
+def test_prepare_length_checked(length, tiny_fastas, tmp_path):
+    store = tmp_path / "store"
+    assert_user_error(cli("prepare", "--pos", tiny_fastas[0], "--out", store, "--length", length), "--length", [store])
+
+
+def test_same_records_as_pos_and_neg(tiny_fastas, tmp_path):
+    run = tmp_path / "run"
+    err = assert_user_error(cli("train", "--pos", tiny_fastas[0], "--neg", tiny_fastas[0], "--out", run),
+                            str(tiny_fastas[0]), [run])
+    assert "ids in both" in err
+
+
+@pytest.mark.parametrize("header, expected", [
+    ("id\tA\tA", "duplicate task name 'A'"),
+    ("id\tmostly_n", "reserved"),
+    ("id\t\tB", "column 2: empty task name"),
+])
+def test_labels_header_checked(header, expected, tiny_fastas, tmp_path):
+    from genocnn.fasta import read_fasta
+
+    ids = [name for name, _ in read_fasta(tiny_fastas[0])]
+    width = header.count("\t")
+    labels = tmp_path / "labels.tsv"
+    labels.write_text(header + "\n" + "".join(f"{i}" + "\t1" * width + "\n" for i in ids))
+    run = tmp_path / "run"
+    assert_user_error(cli("train", "--fasta", tiny_fastas[0], "--labels", labels, "--out", run), expected, [run])
+
+
+def test_labels_row_longer_than_the_header_named_by_line(tmp_path):
+    from genocnn.data import read_labels
+    from genocnn.errors import GenocnnError
+
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("id\tA\ns1\t1\t0\ns2\t0\t1\n")  # every row one field too many (pandas would shift the ids)
+    with pytest.raises(GenocnnError, match=r"line 2: 3 tab-separated fields, but the header \(line 1\) has 2"):
+        read_labels(labels)
+    labels.write_text("id\tA\ns1\t1\ns2\t0\t1\ns3\t1\n")  # one row
+    with pytest.raises(GenocnnError, match=r"line 3"):
+        read_labels(labels)
+
+
+def test_metrics_json_is_strict_json_with_a_one_class_task(tiny_fastas, config_yaml, tmp_path):
+    from genocnn.fasta import read_fasta
+
+    pos, neg = tiny_fastas
+    records = [*read_fasta(pos), *read_fasta(neg)]
+    fasta = tmp_path / "all.fa"
+    fasta.write_text("".join(f">{n}\n{s}\n" for n, s in records))
+    labels = tmp_path / "labels.tsv"
+    n_pos = len(list(read_fasta(pos)))
+    labels.write_text("id\tbound\tall\n" + "".join(f"{n}\t{int(k < n_pos)}\t1\n" for k, (n, _) in enumerate(records)))
+    run = tmp_path / "run"
+    result = cli("train", "--fasta", fasta, "--labels", labels, "--out", run, "--config", config_yaml,
+                 "--device", "cpu", "--quiet", "--set", "training.calibration_bp=0")
+    assert result.exit_code == 0, result.stderr
+    text = (run / "metrics.json").read_text()
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    metrics = json.loads(text, parse_constant=refuse)
+    assert metrics["tasks"]["all"]["auroc"] is None and metrics["tasks"]["bound"]["auroc"] > 0.5
