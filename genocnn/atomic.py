@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gzip
+import io
 import os
 import shutil
 import tempfile
@@ -94,6 +96,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator:
     """Open a temporary file for writing; it replaces ``path`` only if the block succeeds.
 
+    A text-mode ``path`` ending in ``.gz`` is written gzip-compressed.
+
     Examples
     --------
     >>> import tempfile, pathlib
@@ -103,8 +107,15 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator:
     >>> (d / "a.tsv").read_text()
     'x\\n'
     """
-    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as fh:
-        yield fh
+    with atomic_path(path) as tmp:
+        if str(path).endswith(".gz") and "b" not in mode:
+            # no file name and time in the gzip header: the same table gives the same bytes
+            with open(tmp, "wb") as raw, gzip.GzipFile("", "wb", fileobj=raw, mtime=0) as packed, \
+                    io.TextIOWrapper(packed, **kwargs) as fh:
+                yield fh
+        else:
+            with open(tmp, mode, **kwargs) as fh:
+                yield fh
 
 
 @contextlib.contextmanager

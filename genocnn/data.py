@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .encode import codes_to_one_hot, encode_codes
+from .encode import MIN_BASE_FRACTION, codes_to_one_hot, encode_codes
 from .errors import GenocnnError
 from .fasta import read_fasta
 from .genome import chrom_sizes, interval_windows, open_genome, read_bed
@@ -244,9 +244,26 @@ def load_pos_neg(
     records = positives + negatives
     L = choose_length([len(s) for _, s in records], length, max_length)
     codes = encode_codes([s for _, s in records], L)
+    check_bases([name for name, _ in positives], codes[: len(positives)], pos)
     labels = np.zeros((len(records), 1), dtype=np.int8)
     labels[: len(positives)] = 1
     return Dataset([name for name, _ in records], codes, labels, ["bound"])
+
+
+def check_bases(names: list[str], codes: np.ndarray, source) -> None:
+    """Refuse sequences that are all mostly N (nothing to learn from); warn, with the count, when some are.
+
+    ``codes`` (N, L) uint8. "Mostly N": less than :data:`~genocnn.encode.MIN_BASE_FRACTION`
+    A/C/G/T at the model length (N runs, or padding of a short sequence).
+    """
+    fraction = ((codes >= 1) & (codes <= 4)).mean(axis=1) if codes.size else np.ones(len(names))
+    thin = np.flatnonzero(fraction < MIN_BASE_FRACTION)
+    if len(thin) and len(thin) == len(names):
+        raise GenocnnError(f"{source}: every sequence is less than half A/C/G/T at length {codes.shape[1]} (N runs "
+                           f"or padding), e.g. {names[thin[0]]!r}: there is nothing to learn from")
+    if len(thin):
+        warnings.warn(f"{source}: {len(thin)} of {len(names)} sequences are less than half A/C/G/T at length "
+                      f"{codes.shape[1]} (N runs or padding), e.g. {names[thin[0]]!r}", stacklevel=3)
 
 
 def load_labelled(
@@ -281,6 +298,7 @@ def load_labelled(
         )
     L = choose_length([len(s) for _, s in records], length, max_length)
     codes = encode_codes([s for _, s in records], L)
+    check_bases(names, codes, fasta)
     return Dataset(names, codes, table.labels[rows], table.tasks)
 
 

@@ -399,6 +399,11 @@ def export_motifs(
         min_sites=cfg.min_sites if min_sites is None else min_sites,
         pseudocount=cfg.pseudocount,
     )
+    if not len(found):
+        source = sequences if isinstance(sequences, (str, os.PathLike)) else "the given sequences"
+        raise GenocnnError(f"{source}: no filter has `min_sites` ({cfg.min_sites if min_sites is None else min_sites}) "
+                           f"windows above `threshold` in {len(x)} sequences; give more (bound) sequences, or lower "
+                           "them")
     step("influence (each filter nullified)")
     effects = nullification_effects(model, x)
     motifs = MotifList([trim(m, cfg.trim_ic) for m in found], found.skipped)

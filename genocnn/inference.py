@@ -8,13 +8,14 @@ caller repeats the device lookup or forgets to undo ``.eval()``.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 
 import torch
 from torch import nn
 
 from .devices import resolve_device
-from .encode import one_hot
+from .encode import MIN_BASE_FRACTION, base_fraction, one_hot
 from .fasta import iter_records
 
 __all__ = ["encode_for", "evaluating", "model_device", "predict_logits"]
@@ -98,4 +99,10 @@ def encode_for(model, sequences) -> torch.Tensor:
     """Sequences (path, strings, (id, seq) pairs or a tensor) -> (N, 4, L) at the model's length."""
     if isinstance(sequences, torch.Tensor):
         return sequences
-    return one_hot([s for _, s in iter_records(sequences)], length=model.length)
+    seqs = [s for _, s in iter_records(sequences)]
+    thin = sum(base_fraction(s, model.length) < MIN_BASE_FRACTION for s in seqs)
+    if thin:
+        warnings.warn(f"{thin} of {len(seqs)} sequences are less than half A/C/G/T at the model length "
+                      f"{model.length} (N runs, or shorter than it and padded): what they give is mostly padding",
+                      stacklevel=2)
+    return one_hot(seqs, length=model.length)

@@ -36,7 +36,9 @@ def filter_site_counts(
     """Count bases of the windows that activate each first-layer filter.
 
     A window counts for filter ``f`` when its activation exceeds ``threshold``
-    times the filter's maximum activation over all of ``x``.
+    times the filter's maximum activation over all of ``x``; windows more than
+    half padding (a sequence shorter than the model) neither count nor set
+    the maximum.
 
     Parameters
     ----------
@@ -57,7 +59,9 @@ def filter_site_counts(
     with evaluating(model) as device:
         peak = torch.full((n_filters,), -float("inf"))
         for i in range(0, len(x), batch_size):
-            act = model.first_layer_activations(x[i : i + batch_size].to(device)).float().cpu()
+            xb = x[i : i + batch_size]
+            act = model.first_layer_activations(xb.to(device)).float().cpu()
+            act = act.masked_fill(~_in_sequence(xb, k, act.shape[2])[:, None, :], -float("inf"))
             peak = torch.maximum(peak, act.amax(dim=(0, 2)))
         cutoff = threshold * peak
         counts = torch.zeros(n_filters, 4, k, dtype=torch.float64)
@@ -66,10 +70,17 @@ def filter_site_counts(
             xb = x[i : i + batch_size]
             act = model.first_layer_activations(xb.to(device)).float().cpu()
             hits = (act > cutoff[None, :, None]) & (peak[None, :, None] > 0)
+            hits &= _in_sequence(xb, k, act.shape[2])[:, None, :]
             windows = xb.unfold(2, k, 1)  # (B, 4, P, k)
             counts += torch.einsum("bfp,bcpk->fck", hits.double(), windows.double())
             sites += hits.sum(dim=(0, 2))
     return counts.numpy(), sites.numpy()
+
+
+def _in_sequence(x: torch.Tensor, k: int, positions: int) -> torch.Tensor:
+    """Windows (B, P) of ``k`` columns at least half inside the sequence (padding columns are all zero)."""
+    inside = x.sum(dim=1).unfold(1, k, 1).sum(dim=2) >= k / 2  # a base or ambiguity code sums to 1
+    return inside[:, :positions]
 
 
 def extract_motifs(

@@ -145,3 +145,45 @@ def test_metrics_json_is_strict_json_with_a_one_class_task(tiny_fastas, config_y
 
     metrics = json.loads(text, parse_constant=refuse)
     assert metrics["tasks"]["all"]["auroc"] is None and metrics["tasks"]["bound"]["auroc"] > 0.5
+
+
+def test_gz_output_names_are_gzip_compressed(cli_run, tiny_fastas, tmp_path):
+    import gzip
+
+    import pandas as pd
+
+    plain, packed = tmp_path / "p.tsv", tmp_path / "p.tsv.gz"
+    for out in (plain, packed):
+        assert cli("predict", cli_run, tiny_fastas[0], "--out", out).exit_code == 0
+    assert packed.read_bytes()[:2] == b"\x1f\x8b"
+    pd.testing.assert_frame_equal(pd.read_csv(packed, sep="\t"), pd.read_csv(plain, sep="\t"))
+    sites = tmp_path / "sites.bed.gz"
+    result = cli("scan", cli_run, tiny_fastas[0], "--out", sites, "--threshold", 0.5, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    assert gzip.decompress(sites.read_bytes()).decode().count("\n") == int(result.stdout.split()[0])
+
+
+def test_motifs_from_sequences_shorter_than_the_filters(cli_run, tmp_path):
+    seqs = tmp_path / "tiny.fa"
+    seqs.write_text(">a\nACG\n>b\nTTAC\n>c\nGGA\n")
+    out = tmp_path / "motifs"
+    result = cli("motifs", cli_run, seqs, "--out", out, "--quiet")
+    assert "3 of 3 sequences are less than half A/C/G/T" in result.stderr
+    assert result.exit_code == 2 and "no filter has --min-sites" in result.stderr and str(seqs) in result.stderr
+    assert not out.exists()
+
+
+def test_all_n_sequences_refused_and_some_n_warned(tiny_fastas, tmp_path):
+    from genocnn.data import load_pos_neg
+    from genocnn.errors import GenocnnError
+    from genocnn.fasta import read_fasta
+
+    all_n = tmp_path / "n.fa"
+    all_n.write_text("".join(f">s{i}\n{'N' * 150}\n" for i in range(40)))
+    run = tmp_path / "run"
+    assert_user_error(cli("train", "--pos", all_n, "--out", run), "nothing to learn from", [run])
+    some = tmp_path / "some.fa"
+    records = list(read_fasta(tiny_fastas[0]))
+    some.write_text("".join(f">{n}\n{'N' * len(s) if k < 3 else s}\n" for k, (n, s) in enumerate(records)))
+    with pytest.warns(UserWarning, match=f"3 of {len(records)} sequences are less than half A/C/G/T"):
+        load_pos_neg(some, tiny_fastas[1])
