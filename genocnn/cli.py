@@ -92,6 +92,8 @@ def prepare(
     genome: Optional[Path] = typer.Option(None, "--genome", help="Genome FASTA for --bed."),
     length: Optional[int] = typer.Option(None, "--length", help="Sequence length L.  [default: the longest, capped at 1000; BED: the median interval]"),
     seed: int = typer.Option(0, "--seed", help="Seed of shuffled or GC-matched negatives."),
+    negatives: Optional[str] = typer.Option(None, "--negatives", help="With --bed: gc (GC-matched genomic windows) or shuffle (dinucleotide shuffles).  [default: gc]"),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="With --bed: skip bad BED lines (counted on stderr) instead of failing."),
 ) -> None:
     """Encode sequences once into a memory-mapped store (1 byte a base) for `train --store`."""
     from .store import build_store, open_store
@@ -100,7 +102,7 @@ def prepare(
     if length is not None and length < 1:
         raise GenocnnError(f"--length must be >= 1, got {length}")
     path = build_store(out, fasta=fasta, labels=labels, pos=pos, neg=neg, bed=bed, genome=genome,
-                       length=length, seed=seed)
+                       length=length, seed=seed, negatives=negatives or "gc", skip_bad=skip_bad)
     data = open_store(path)
     typer.echo(f"wrote {path}: {len(data)} sequences of length {data.length}, {len(data.tasks)} task(s)")
 
@@ -387,7 +389,7 @@ def variants(
     run: Path = typer.Argument(..., help="Run directory from `genocnn train`."),
     vcf: Path = typer.Option(..., "--vcf", help="VCF of variants, plain or bgzip/gzip; one row per ALT allele."),
     genome: Path = typer.Option(..., "--genome", help="Genome FASTA (plain or bgzip) the VCF was called against."),
-    out: Path = typer.Option(..., "--out", help="TSV to write: chrom, pos, id, ref, alt, ref_match, then ref_/alt_/diff_/logfc_<task>."),
+    out: Path = typer.Option(..., "--out", help="TSV to write: chrom, pos, id, ref, alt, ref_match, mostly_n, then ref_/alt_/diff_/logfc_<task> (empty where mostly_n)."),
     out_vcf: Optional[Path] = typer.Option(None, "--out-vcf", help="Also write the VCF with the scores as INFO fields (.gz: bgzip).  [default: no VCF]"),
     null: int = typer.Option(0, "--null", min=0, help="Random context-matched SNVs per substitution class for an empirical p-value (0: none)."),
     skip_ref_mismatch: bool = typer.Option(False, "--skip-ref-mismatch", help="Skip alleles whose REF differs from the genome.  [default: score them from the genome's bases]"),

@@ -371,9 +371,12 @@ def load_bed(
         if negatives == "gc":
             blocked = [(iv.chrom, iv.start, iv.end) for iv in read.intervals]
             blocked += [(c, s, s + length) for c, s in zip(pos.chroms, pos.starts)]
-            neg, borrowed = gc_matched_negatives(
-                fa, sizes, pos.sequences, pos.chroms, blocked, length, negatives_per_positive, seed
-            )
+            try:
+                neg, borrowed = gc_matched_negatives(
+                    fa, sizes, pos.sequences, pos.chroms, blocked, length, negatives_per_positive, seed
+                )
+            except GenocnnError as exc:
+                raise GenocnnError(f"{bed}: {exc}") from None
             if borrowed:
                 notes.append(f"{borrowed} GC-matched negative(s) came from a neighbouring GC bin")
         else:

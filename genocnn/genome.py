@@ -1,9 +1,13 @@
 """Intervals over a genome: BED / narrowPeak peaks -> fixed-length windows.
 
 The genome is read through its ``.fai`` index with pyfaidx (built beside the
-FASTA on first use), one window at a time; it is never loaded whole. A
-bgzip-compressed genome works (pyfaidx with Biopython's BGZF reader, ``.gzi``
-index); a plain-gzip one cannot be indexed and is refused with a hint.
+FASTA on first use), one window at a time. A bgzip-compressed genome works
+(pyfaidx with Biopython's BGZF reader, ``.gzi`` index); a plain-gzip one
+cannot be indexed and is refused with a hint. A FASTA that samtools faidx
+cannot index because of its layout (a byte-order mark, blank lines between
+records, sequence lines of unequal width, CR-only line endings) is read whole
+into memory with :func:`~genocnn.fasta.read_fasta` instead, with one warning
+saying why (:class:`MemoryGenome`).
 Negatives for these windows are drawn in :mod:`genocnn.negatives`, and
 :func:`genocnn.data.load_bed` assembles both into a Dataset.
 
@@ -21,10 +25,11 @@ Rules
   0.25 in every channel) and counted in a note; its id keeps the requested
   coordinates, which may then be negative or past the end.
 * Bad lines (too few columns, non-integer or negative coordinates,
-  ``start > end``, unknown chromosome, ``start`` at or past the chromosome
-  end, summit outside the interval) raise :class:`GenocnnError` naming the
-  file and line, or with ``skip_bad`` are dropped and counted. An ``end`` past
-  the chromosome end is accepted (the window is padded).
+  ``start >= end`` (an empty interval), unknown chromosome, ``start`` at or
+  past the chromosome end, summit outside the interval) raise
+  :class:`GenocnnError` naming the file and line, or with ``skip_bad`` are
+  dropped and counted. An ``end`` past the chromosome end is accepted (the
+  window is padded where it runs off) and counted in a note.
 * Two intervals that give the same window (a repeated line, or two
   intervals with the same centre) would give two rows with the same id: the
   second is refused naming both lines, or with ``skip_bad`` dropped and
@@ -34,16 +39,19 @@ Rules
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import re
+import warnings
+from collections.abc import Iterator, KeysView
 from pathlib import Path
 from typing import NamedTuple
 
 from .errors import GenocnnError
-from .fasta import open_text
+from .fasta import open_text, read_fasta
 
 __all__ = [
     "BedRead",
     "Interval",
+    "MemoryGenome",
     "Windows",
     "centre_window",
     "chrom_sizes",
@@ -55,6 +63,10 @@ __all__ = [
 ]
 
 _SKIP_PREFIXES = ("#", "track", "browser")
+#: Bytes read from the start of a genome to spot a byte-order mark or CR-only line endings.
+_HEAD_BYTES = 1 << 16
+_BOM = b"\xef\xbb\xbf"
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 class Interval(NamedTuple):
@@ -89,49 +101,160 @@ class Windows(NamedTuple):
     notes: list[str]
 
 
+class MemoryGenome:
+    """A genome FASTA read whole into memory, with the part of ``pyfaidx.Fasta`` genocnn uses.
+
+    ``genome[name]`` is the sequence, a ``str`` (so ``genome[name][a:b]`` is a
+    ``str`` and ``len(genome[name])`` its length, case kept), ``genome.keys()``
+    the names in file order; a context manager whose exit frees the sequences.
+
+    Examples
+    --------
+    >>> with MemoryGenome({"chr1": "ACGTac", "chr2": "NN"}) as fa:
+    ...     list(fa.keys()), fa["chr1"][2:5], len(fa["chr2"])
+    (['chr1', 'chr2'], 'GTa', 2)
+    """
+
+    def __init__(self, records: dict[str, str]) -> None:
+        self.records = records
+
+    def keys(self) -> KeysView[str]:
+        """Sequence names, in file order."""
+        return self.records.keys()
+
+    def __getitem__(self, name: str) -> str:
+        return self.records[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.records
+
+    def close(self) -> None:
+        """Free the sequences."""
+        self.records = {}
+
+    def __enter__(self) -> MemoryGenome:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def open_genome(path: str | os.PathLike):
-    """Open an indexed genome FASTA with pyfaidx, building its ``.fai`` if needed.
+    """Open a genome FASTA through its ``.fai`` with pyfaidx (building it if needed), or in memory.
 
     Parameters
     ----------
     path : path
-        FASTA, plain or bgzip-compressed (not plain gzip). Sequence lines of
-        a record must all have the same width, as samtools faidx requires.
+        FASTA, plain or bgzip-compressed (not plain gzip).
 
     Raises
     ------
     GenocnnError
-        Missing file, plain gzip, irregular line widths, or an index that
-        cannot be written (a read-only folder without ``.fai``: the message
-        says to run ``samtools faidx`` or to use a writable copy).
+        Missing file, plain gzip, an index that cannot be written (a read-only
+        folder without ``.fai``: the message says to run ``samtools faidx`` or
+        to use a writable copy), or, for a genome read into memory, what
+        :func:`~genocnn.fasta.read_fasta` refuses (naming the record).
+
+    Warns
+    -----
+    UserWarning
+        Once, when the FASTA cannot be indexed as samtools faidx would (a
+        byte-order mark, blank lines between records, sequence lines of
+        unequal width, CR-only line endings, an empty record) and is read
+        whole into memory instead: the message names the file and the reason.
 
     Returns
     -------
-    pyfaidx.Fasta
+    pyfaidx.Fasta or MemoryGenome
         Raw-string access (``fa[chrom][a:b]`` is a ``str``), case kept. Use it
         as a context manager to close the file.
     """
     import pyfaidx
 
     path = Path(path)
+    if path.is_dir():
+        raise GenocnnError(f"{path}: is a directory, not a genome FASTA")
     if not path.is_file():
         raise GenocnnError(f"{path}: no such genome FASTA")
-    try:
-        return pyfaidx.Fasta(os.fspath(path), as_raw=True, sequence_always_upper=False, rebuild=True)
-    except pyfaidx.UnsupportedCompressionFormat:
-        raise GenocnnError(
-            f"{path}: gzip-compressed genomes must be bgzip-compressed to be indexed; "
-            f"recompress with `gunzip -c {path.name} | bgzip > {path.stem}.bgz` (htslib), "
-            "or decompress it"
-        ) from None
-    except (pyfaidx.FastaIndexingError, ValueError, UnicodeDecodeError, OSError) as exc:
-        if isinstance(exc, OSError) and "writable" in str(exc):  # pyfaidx: "... may not be writable. Please use ..."
+    problem = _layout_problem(_head(path))
+    if problem is None:
+        try:
+            fa = pyfaidx.Fasta(os.fspath(path), as_raw=True, sequence_always_upper=False, rebuild=True)
+        except pyfaidx.UnsupportedCompressionFormat:
             raise GenocnnError(
-                f"{path}: cannot write its index ({path.name}.fai) in a read-only folder: index it once with "
-                f"`samtools faidx {path}` as a user who may write there, or use a copy in a writable folder"
+                f"{path}: gzip-compressed genomes must be bgzip-compressed to be indexed; "
+                f"recompress with `gunzip -c {path.name} | bgzip > {path.stem}.bgz` (htslib), "
+                "or decompress it"
             ) from None
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GenocnnError(f"{path}: cannot index the genome FASTA ({detail})") from None
+        except OSError as exc:
+            if "writable" in str(exc):  # pyfaidx: "... may not be writable. Please use ..."
+                raise GenocnnError(
+                    f"{path}: cannot write its index ({path.name}.fai) in a read-only folder: index it once with "
+                    f"`samtools faidx {path}` as a user who may write there, or use a copy in a writable folder"
+                ) from None
+            raise GenocnnError(f"{path}: cannot read the genome FASTA ({exc.strerror or exc})") from None
+        except (pyfaidx.FastaIndexingError, RuntimeError, ValueError, IndexError) as exc:
+            problem = _index_problem(exc)  # RuntimeError: pyfaidx on blank lines between records
+        else:
+            empty = next((name for name in fa.keys() if not len(fa[name])), None)
+            if empty is None:
+                return fa
+            fa.close()
+            problem = f"record {empty!r} reads as 0 bp through its index (CR-only line endings?)"
+    genome = MemoryGenome(dict(read_fasta(path)))  # raises, naming the record, on what is not DNA FASTA
+    warnings.warn(f"{path}: not indexable by samtools faidx ({problem}); read whole into memory instead",
+                  UserWarning, stacklevel=2)
+    return genome
+
+
+def _head(path: Path) -> bytes:
+    """The first bytes of an uncompressed file; ``b""`` for a gzip or bgzip one (pyfaidx judges those)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_HEAD_BYTES)
+    except OSError:
+        return b""  # pyfaidx says why
+    return b"" if head.startswith(_GZIP_MAGIC) else head
+
+
+def _layout_problem(head: bytes) -> str | None:
+    """What in the first bytes of a FASTA stops samtools faidx from indexing it, or None.
+
+    Examples
+    --------
+    >>> _layout_problem(b">a\\nACGT\\n") is None
+    True
+    >>> _layout_problem(b"\\xef\\xbb\\xbf>a\\nACGT\\n")
+    'a UTF-8 byte-order mark at the start'
+    >>> _layout_problem(b">a\\rACGT\\rAC\\r").split(";")[0]
+    'CR-only (old Mac) line endings'
+    """
+    if head.startswith(_BOM):
+        return "a UTF-8 byte-order mark at the start"
+    if re.search(rb"\r(?!\n)", head[:-1]):
+        return "CR-only (old Mac) line endings; convert them with `tr '\\r' '\\n' < in.fa > out.fa`"
+    return None
+
+
+def _index_problem(exc: Exception) -> str:
+    """pyfaidx's reason for not indexing a FASTA, in a few words.
+
+    Examples
+    --------
+    >>> _index_problem(ValueError("... not consistent! Inconsistent line found in >a at line 3."))
+    "blank lines or sequence lines of unequal width in record 'a', line 3"
+    >>> _index_problem(RuntimeError("Unhandled exception during fasta indexing at entry aPlease report this"))
+    'blank lines between records'
+    """
+    text = str(exc).strip()
+    found = re.search(r"Inconsistent line found in >(\S+) at line ([\d,]+)", text)
+    if found:
+        return f"blank lines or sequence lines of unequal width in record {found[1]!r}, line {found[2]}"
+    if isinstance(exc, RuntimeError):
+        return "blank lines between records"
+    if text.startswith("Unexpected text before the first sequence"):
+        return "text before the first '>' header (a byte-order mark?)"
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _lines(path: Path) -> Iterator[str]:
@@ -155,6 +278,8 @@ def _parse(fields: list[str], sizes: dict[str, int], genome: str) -> tuple[str, 
         raise ValueError(f"negative coordinate ({start}-{end})")
     if start > end:
         raise ValueError(f"start {start} is after end {end}")
+    if start == end:
+        raise ValueError(f"empty interval (start = end = {start}; BED intervals are half-open)")
     if chrom not in sizes:
         raise ValueError(f"chromosome {chrom!r} is not in {genome}")
     if start >= sizes[chrom]:
@@ -264,12 +389,27 @@ def chrom_sizes(fa) -> dict[str, int]:
     return {name: len(fa[name]) for name in fa.keys()}
 
 
+def _past_end(intervals: list[Interval], sizes: dict[str, int]) -> tuple[int, str] | None:
+    """How many intervals end past their chromosome's end, and the first one, or None.
+
+    Examples
+    --------
+    >>> _past_end([Interval("chr1", 90, 120, None, 4), Interval("chr1", 0, 10, None, 5)], {"chr1": 100})
+    (1, 'line 4: chr1 90-120, chr1 is 100 bp')
+    """
+    over = [iv for iv in intervals if iv.end > sizes[iv.chrom]]
+    if not over:
+        return None
+    first = over[0]
+    return len(over), f"line {first.line}: {first.chrom} {first.start}-{first.end}, {first.chrom} is {sizes[first.chrom]} bp"
+
+
 def interval_windows(fa, bed: str | os.PathLike, read: BedRead, length: int, skip_bad: bool = False) -> Windows:
     """The ``length``-bp window around each interval of ``read``, with notes on skipped lines and padding.
 
     Parameters
     ----------
-    fa : pyfaidx.Fasta
+    fa : pyfaidx.Fasta or MemoryGenome
         From :func:`open_genome`.
     bed : path
         The BED file ``read`` came from (named in the notes).
@@ -303,6 +443,10 @@ def interval_windows(fa, bed: str | os.PathLike, read: BedRead, length: int, ski
     notes = []
     if read.skipped:
         notes.append(f"{bed}: skipped {read.skipped} bad interval(s) (first: {read.first_problem})")
+    beyond = _past_end(read.intervals, {c: len(fa[c]) for c in {iv.chrom for iv in read.intervals}})
+    if beyond:
+        notes.append(f"{bed}: {beyond[0]} interval(s) end past their chromosome's end (first: {beyond[1]}); "
+                     "kept, their windows padded with N where they run off")
     if padded:
         notes.append(f"{bed}: {padded} window(s) run off a chromosome end and were padded with N")
     if repeated:

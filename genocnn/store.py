@@ -30,6 +30,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -131,7 +132,7 @@ def store_for(
 def build_store(
     out: str | os.PathLike, *, fasta=None, labels=None, pos=None, neg=None, bed=None, genome=None,
     length: int | None = None, max_length: int = 1000, negatives: str = "gc", negatives_per_positive: int = 1,
-    seed: int = 0,
+    seed: int = 0, skip_bad: bool = False,
 ) -> Path:
     """Build a store at ``out`` (replacing one there) from ``fasta`` + ``labels``, ``pos`` [+ ``neg``] or ``bed`` + ``genome``.
 
@@ -143,11 +144,20 @@ def build_store(
         As for training: ``length`` if given, else the longest sequence up to ``max_length``.
     negatives, negatives_per_positive, seed
         For ``pos`` without ``neg`` and for ``bed`` data, as :mod:`genocnn.data`.
+    skip_bad : bool, default False
+        For ``bed`` data: drop bad BED lines (counted in a warning) instead of
+        raising, as :func:`genocnn.data.load_bed`.
 
     Returns
     -------
     pathlib.Path
         ``out``.
+
+    Warns
+    -----
+    UserWarning
+        For ``bed`` data, one per note of :func:`genocnn.data.load_bed`
+        (skipped lines, padded windows, intervals past a chromosome end).
 
     Raises
     ------
@@ -170,6 +180,8 @@ def build_store(
         raise GenocnnError("`bed` and `genome` go together")
     if "neg" in given and "pos" not in given:
         raise GenocnnError("`neg` needs `pos`")
+    if skip_bad and "bed" not in given:
+        raise GenocnnError("`skip_bad` applies to `bed`/`genome` data only")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
@@ -186,7 +198,8 @@ def build_store(
             if pos is not None:
                 data = load_pos_neg(pos, neg, length, max_length, negatives_per_positive, seed)
             else:
-                data = load_bed(bed, genome, length, max_length, negatives, negatives_per_positive, seed).data
+                data = _bed_data(bed, genome, length, max_length, negatives, negatives_per_positive, seed, skip_bad)
+                options.update(skip_bad=skip_bad)
             options.update(negatives=negatives, negatives_per_positive=negatives_per_positive, seed=seed)
             _write_dataset(tmp, data)
             n, L, tasks = len(data), data.length, data.tasks
@@ -204,6 +217,14 @@ def build_store(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _bed_data(bed, genome, length, max_length, negatives, negatives_per_positive, seed, skip_bad) -> Dataset:
+    """:func:`~genocnn.data.load_bed`'s Dataset; its notes become warnings (shown by the caller of build_store)."""
+    loaded = load_bed(bed, genome, length, max_length, negatives, negatives_per_positive, seed, skip_bad)
+    for note in loaded.notes:
+        warnings.warn(note, UserWarning, stacklevel=3)
+    return loaded.data
 
 
 def _replace_dir(new: Path, out: Path) -> None:

@@ -8,6 +8,10 @@ computes it) of the reference and the alternative window as two logos, one
 above the other, on one x axis (:func:`plot_variant_logos`), into the folder
 ``<out stem>_logos/`` beside the table. Every file is written under a
 temporary name and renamed at the end: an error leaves none of them behind.
+The logo folder is filled as :func:`~genocnn.atomic.atomic_dir` does: each
+logo replaces its namesake, other files there are left alone, and a regular
+file of the folder's name is refused. Rows not scored (``mostly_n``) are
+never among the top variants and are ``.`` in the scored VCF.
 """
 
 from __future__ import annotations
@@ -16,23 +20,22 @@ import contextlib
 import heapq
 import itertools
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_open, atomic_path
+from .atomic import atomic_dir, atomic_open, atomic_path
 from .attribution import ism
 from .encode import one_hot
+from .errors import GenocnnError
 from .genome import open_genome
 from .logos import draw_contributions
 from .variants import QUANTITIES, Chunk, Tally, default_batch_size, empty_table, iter_effects
 from .vcf import VcfReader, info_key, info_lines
 
-__all__ = ["VariantFiles", "logo_dir", "plot_variant_logos", "write_variant_effects"]
+__all__ = ["VariantFiles", "check_logo_dir", "logo_dir", "plot_variant_logos", "write_variant_effects"]
 
 _DESCRIPTIONS = {"ref": "genocnn probability of {t}, REF window", "alt": "genocnn probability of {t}, ALT window",
                  "diff": "genocnn p(ALT) - p(REF) for {t}", "logfc": "genocnn log-odds ALT - REF for {t}",
@@ -42,12 +45,13 @@ _DESCRIPTIONS = {"ref": "genocnn probability of {t}, REF window", "alt": "genocn
 class VariantFiles(NamedTuple):
     """What :func:`write_variant_effects` wrote and found."""
 
-    scored: int  #: rows of the table (scored ALT alleles)
+    scored: int  #: ALT alleles scored (rows of the table not ``mostly_n``)
     records: int  #: VCF records read
     skipped: dict  #: skipped alleles by reason
     notes: list[str]  #: lines for the user
     logos: list[Path]  #: the PNG files of the top variants
     top: pd.DataFrame  #: the top rows (by largest |logfc| over tasks), best first
+    mostly_n: int = 0  #: rows not scored: a window less than MIN_BASE_FRACTION A/C/G/T (column ``mostly_n``)
 
 
 class _Top(NamedTuple):
@@ -69,7 +73,9 @@ def _keep_top(heap: list[_Top], chunk: Chunk, tasks: list[str], top: int, counte
     if not top or not len(chunk.table):
         return
     logfc = np.abs(chunk.table[[f"logfc_{t}" for t in tasks]].to_numpy(dtype=np.float64))
-    best = np.argsort(-logfc.max(axis=1), kind="stable")[:top]
+    score = logfc.max(axis=1)  # NaN for rows not scored (mostly_n): never drawn
+    scored = np.flatnonzero(np.isfinite(score))
+    best = scored[np.argsort(-score[scored], kind="stable")[:top]]
     for i in best:
         item = _Top(float(logfc[i].max()), -next(counter), chunk.table.iloc[i].to_dict(),
                     (chunk.refs[i], chunk.alts[i]), chunk.lefts[i], tasks[int(logfc[i].argmax())])
@@ -141,26 +147,23 @@ def _draw_top(model, items: list[_Top], folder: Path, batch_size: int) -> list[P
     return paths
 
 
-@contextlib.contextmanager
-def _atomic_dir(target: Path):
-    """A temporary folder beside ``target`` that replaces it if the block succeeds."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes 0700; give the folder the usual mode
-    try:
-        yield tmp
-        old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", suffix=".tmp", dir=target.parent))
-            os.replace(target, old / target.name)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+def check_logo_dir(folder: str | os.PathLike) -> None:
+    """Refuse a logo folder path that is taken by something other than a folder (checked before scoring).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> check_logo_dir(d / "effects_logos")
+    >>> _ = (d / "taken").write_text("mine")
+    >>> check_logo_dir(d / "taken")
+    Traceback (most recent call last):
+    ...
+    genocnn.errors.GenocnnError: ...taken: exists and is not a directory; the `top` logos go in a folder of that name
+    """
+    folder = Path(folder)
+    if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
+        raise GenocnnError(f"{folder}: exists and is not a directory; the `top` logos go in a folder of that name")
 
 
 def write_variant_effects(
@@ -184,18 +187,28 @@ def write_variant_effects(
     INFO fields ``GENOCNN_<REF|ALT|DIFF|LOGFC|PVALUE>_<task>``, declared in
     its header; bgzip when the name ends in ``.gz``), and for the ``top``
     alleles with the largest ``|logfc|`` (over tasks) two aligned ISM logos
-    each in :func:`logo_dir` (``effects_logos/`` for ``effects.tsv``; the
-    folder is replaced), for the task where that variant's ``|logfc|`` is largest.
+    each in :func:`logo_dir` (``effects_logos/`` for ``effects.tsv``; each
+    logo replaces its namesake there, other files are kept), for the task
+    where that variant's ``|logfc|`` is largest. Rows not scored
+    (``mostly_n``) get ``.`` in the VCF and no logo.
 
     Returns
     -------
     VariantFiles
+
+    Raises
+    ------
+    GenocnnError
+        As :func:`~genocnn.variants.variant_effects`; also when the logo
+        folder's path is a regular file (before anything is scored).
     """
     tasks = model.tasks
     quantities = list(QUANTITIES) + (["pvalue"] if null else [])
     info = info_lines({info_key(q, t): _DESCRIPTIONS[q].format(t=t) for q in quantities for t in tasks})
     heap: list[_Top] = []
     counter = itertools.count()
+    if top:
+        check_logo_dir(logo_dir(out))
     with contextlib.ExitStack() as stack:
         fa = stack.enter_context(open_genome(genome))
         vcf_tmp = stack.enter_context(atomic_path(out_vcf)) if out_vcf is not None else None
@@ -219,10 +232,10 @@ def write_variant_effects(
         tally.skipped.update(reader.skipped)
         best = sorted(heap, reverse=True)
         logos: list[Path] = []
-        if top:
+        if best:  # nothing to draw: no folder
             folder = logo_dir(out)
-            with _atomic_dir(folder) as tmp:
+            with atomic_dir(folder) as tmp:
                 logos = [folder / p.name for p in _draw_top(model, best, tmp, batch_size)]
     top_table = pd.DataFrame([item.row for item in best])
     return VariantFiles(tally.scored, reader.records, dict(tally.skipped), tally.notes(skip_ref_mismatch),
-                        logos, top_table)
+                        logos, top_table, tally.mostly_n)

@@ -22,6 +22,15 @@ are padded with ``N``. The reference window is always the genome's own
 sequence, so when ``REF`` disagrees with the genome (``ref_match`` False)
 the effect is that of the ALT allele against the genome's bases.
 
+The genome bases a variant's windows use must be DNA (A/C/G/T, N and the
+IUPAC codes, either case, as :func:`~genocnn.fasta.dna_problem` checks, as
+``scan`` requires): any other character stops with an error naming the
+genome, the chromosome and the position. A variant whose reference or
+alternative window is less than :data:`~genocnn.encode.MIN_BASE_FRACTION`
+A/C/G/T (N gaps, chromosome ends, an ALT of Ns) is not scored, as ``scan``
+does not score such windows: its row has ``mostly_n`` True and empty (NaN)
+scores and p-values.
+
 The null (``null=N``)
 ---------------------
 For each SNV, ``N`` random SNVs of the same class, the same trinucleotide
@@ -36,7 +45,11 @@ task, not corrected for the many variants tested, and cannot go below
 the class) and shared by all variants of that class, so a variant's
 p-value does not depend on the rest of the file. The positions come from a
 random sample of the genome (the whole genome when smaller than
-``pool_bp``). Indels, MNPs and SNVs next to an ``N`` get no p-value (NaN).
+``pool_bp``); a position is drawn only if its window holds no character
+outside DNA and is at least ``MIN_BASE_FRACTION`` A/C/G/T. Indels, MNPs,
+SNVs next to an ``N``, SNVs to a base other than A/C/G/T (an ALT ``N``:
+scored, with no null to compare it with) and rows not scored (``mostly_n``)
+get no p-value (NaN).
 """
 
 from __future__ import annotations
@@ -53,23 +66,19 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .encode import one_hot
+from .encode import MIN_BASE_FRACTION, base_fraction
 from .errors import GenocnnError
+from .fasta import DNA_LETTERS, dna_problem
 from .genome import chrom_sizes, fetch, open_genome
-from .devices import resolve_device
-from .inference import model_device, predict_logits
+from .variant_null import POOL_BP, SnvNull, default_batch_size, score_pairs
 from .vcf import Record, VcfReader, match_chrom
 
-__all__ = ["QUANTITIES", "Chunk", "SnvNull", "Tally", "allele_windows", "default_batch_size", "effect_columns", "iter_effects",
-           "score_pairs", "variant_effects"]
+__all__ = ["QUANTITIES", "Chunk", "SnvNull", "Tally", "allele_windows", "default_batch_size", "effect_columns",
+           "genome_range", "is_mostly_n", "iter_effects", "score_pairs", "variant_effects"]
 
 #: Per-task columns, in order: ``ref_<task>``, ``alt_<task>``, ``diff_<task>``, ``logfc_<task>``.
 QUANTITIES = ("ref", "alt", "diff", "logfc")
-ID_COLUMNS = ["chrom", "pos", "id", "ref", "alt", "ref_match"]
-POOL_BP = 2_000_000
-_CODES = np.full(256, 4, dtype=np.uint8)
-for _i, _b in enumerate("ACGT"):
-    _CODES[ord(_b)] = _CODES[ord(_b.lower())] = _i
+ID_COLUMNS = ["chrom", "pos", "id", "ref", "alt", "ref_match", "mostly_n"]
 
 
 def allele_windows(span: str, ref_len: int, alt: str, length: int) -> tuple[str, str, int, int]:
@@ -112,32 +121,55 @@ def allele_windows(span: str, ref_len: int, alt: str, length: int) -> tuple[str,
     return ref_window, alt_window, ref_left, alt_left
 
 
-def default_batch_size(model, device=None) -> int:
-    """Windows per forward pass: 4096 on a GPU, 128 on the CPU (where larger batches ran slower).
+def genome_range(ref_len: int, alt_len: int, length: int, ref_left: int, alt_left: int) -> tuple[int, int]:
+    """The slice of the span of :func:`allele_windows` whose genome bases the two windows use.
 
-    Examples
-    --------
-    >>> default_batch_size(torch.nn.Linear(2, 1), "cpu")
-    128
-    """
-    where = resolve_device(device) if device is not None else model_device(model)
-    return 128 if where.type == "cpu" else 4096
-
-
-def score_pairs(model, refs: list[str], alts: list[str], batch_size: int = 1024,
-                device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits of reference and alternative windows, scored together in large batches.
+    Parameters
+    ----------
+    ref_len, alt_len : int
+        Lengths of ``REF`` and ``ALT``.
+    length : int
+        Window length ``L``.
+    ref_left, alt_left : int
+        Genome bases before the allele in each window (from :func:`allele_windows`).
 
     Returns
     -------
-    (torch.Tensor, torch.Tensor), each shape (N, T), float32, on the CPU
-        Strand-averaged logits (eval mode), as :func:`~genocnn.prediction.predict` computes them.
+    (int, int)
+        ``lo, hi``: ``span[lo:hi]`` holds every genome base of both windows
+        (and ``REF``'s own bases in between).
+
+    Examples
+    --------
+    >>> genome_range(1, 1, 5, 2, 2)        # an SNV: the 5 bases around it
+    (3, 8)
+    >>> genome_range(2, 1, 5, 1, 2)        # a deletion pulls one more base in on the left
+    (3, 9)
     """
-    if not refs:
-        empty = torch.zeros(0, model.n_tasks)
-        return empty, empty
-    logits = predict_logits(model, one_hot(refs + alts, length=model.length), batch_size, device)
-    return logits[: len(refs)], logits[len(refs) :]
+    right = max(length - (length // 2 - ref_len // 2) - ref_len, length - (length // 2 - alt_len // 2) - alt_len, 0)
+    return length - max(ref_left, alt_left), length + ref_len + right
+
+
+def is_mostly_n(*windows: str) -> bool:
+    """Whether any window is less than :data:`~genocnn.encode.MIN_BASE_FRACTION` A/C/G/T (not scored).
+
+    Examples
+    --------
+    >>> is_mostly_n("ACGTN", "ACNNN"), is_mostly_n("ACGTN", "ACGNN"), is_mostly_n("NNNNN")
+    (True, False, True)
+    """
+    return any(base_fraction(w, len(w)) < MIN_BASE_FRACTION for w in windows)
+
+
+def _check_genome_text(span: str, lo: int, hi: int, start: int, length: int, chrom: str, genome: str,
+                       where: str) -> None:
+    """Refuse non-DNA characters in ``span[lo:hi]`` (the span starts at 0-based ``start - length``)."""
+    problem = dna_problem(span[lo:hi])
+    if problem is None:
+        return
+    first = next(i for i in range(lo, hi) if span[i] not in DNA_LETTERS)
+    raise GenocnnError(f"{genome}: chromosome {chrom!r} at position {start - length + first + 1} {problem} "
+                       f"(in the window of the variant of {where})")
 
 
 def effect_columns(ref_logits: torch.Tensor, alt_logits: torch.Tensor, tasks: list[str]) -> dict[str, np.ndarray]:
@@ -158,100 +190,21 @@ def effect_columns(ref_logits: torch.Tensor, alt_logits: torch.Tensor, tasks: li
     return out
 
 
-class SnvNull:
-    """Context-matched random SNVs, scored once per class, giving empirical p-values (module docstring).
-
-    Parameters
-    ----------
-    model : ConvNet
-    fa : pyfaidx.Fasta
-        The open genome.
-    n : int
-        Random SNVs per class.
-    seed : int
-    pool_bp : int
-        Genome bases sampled (in 20 kb blocks) to draw positions from.
-    """
-
-    def __init__(self, model, fa, n: int, seed: int = 0, pool_bp: int = POOL_BP, batch_size: int = 1024,
-                 device=None):
-        self.model, self.fa, self.n, self.seed, self.pool_bp = model, fa, n, seed, pool_bp
-        self.batch_size, self.device = batch_size, device
-        self.text: str | None = None
-        self.sites: dict[int, np.ndarray] = {}
-        self.cache: dict[tuple[str, str], np.ndarray | None] = {}
-
-    def _pool(self) -> None:
-        """Sample genome blocks (with ``L`` real flanking bases) and index their positions by context."""
-        length, sizes = self.model.length, chrom_sizes(self.fa)
-        rng = np.random.default_rng([self.seed, 0])
-        names, lens = list(sizes), np.array(list(sizes.values()), dtype=np.int64)
-        if lens.sum() <= self.pool_bp:
-            blocks = [(c, 0, s) for c, s in sizes.items()]
-        else:
-            block = max(20_000, 10 * length)
-            picks = rng.choice(len(names), size=max(1, self.pool_bp // block), p=lens / lens.sum())
-            starts = [int(rng.integers(0, max(lens[k] - block, 0) + 1)) for k in picks]
-            blocks = [(names[k], a, min(a + block, int(lens[k]))) for k, a in zip(picks, starts)]
-        texts = [fetch(self.fa, c, a - length, b + length) for c, a, b in blocks]
-        core = np.zeros(sum(map(len, texts)), dtype=bool)
-        offset = 0
-        for (_, a, b), text in zip(blocks, texts):
-            core[offset + length : offset + length + b - a] = True
-            offset += len(text)
-        self.text = "".join(texts)
-        codes = _CODES[np.frombuffer(self.text.encode("ascii", "replace"), dtype=np.uint8)].astype(np.int64)
-        ctx = np.full(len(codes), -1)
-        ok = core[1:-1] & (codes[:-2] < 4) & (codes[1:-1] < 4) & (codes[2:] < 4)
-        ctx[1:-1][ok] = (16 * codes[:-2] + 4 * codes[1:-1] + codes[2:])[ok]
-        order = np.argsort(ctx, kind="stable")
-        bounds = np.searchsorted(ctx[order], np.arange(65))
-        self.sites = {k: order[bounds[k] : bounds[k + 1]] for k in range(64)}
-
-    def null_logfc(self, context: str, alt: str) -> np.ndarray | None:
-        """``logfc`` of ``n`` random SNVs ``context[1] -> alt`` in ``context``; shape (n, T), or None if none."""
-        key = (context, alt)
-        if key not in self.cache:
-            if self.text is None:
-                self._pool()
-            code = int(16 * _CODES[ord(context[0])] + 4 * _CODES[ord(context[1])] + _CODES[ord(context[2])])
-            sites = self.sites.get(code, np.zeros(0, dtype=np.int64))
-            if not len(sites):
-                self.cache[key] = None
-                return None
-            rng = np.random.default_rng([self.seed, 1, code, "ACGT".index(alt)])
-            picks = rng.choice(sites, size=self.n, replace=len(sites) < self.n)
-            half, length = self.model.length // 2, self.model.length
-            refs = [self.text[i - half : i - half + length] for i in picks]
-            alts = [w[:half] + alt + w[half + 1 :] for w in refs]
-            ref_logits, alt_logits = score_pairs(self.model, refs, alts, self.batch_size, self.device)
-            self.cache[key] = (alt_logits - ref_logits).abs().numpy()
-        return self.cache[key]
-
-    def pvalues(self, contexts: list[str | None], alts: list[str], logfc: np.ndarray) -> np.ndarray:
-        """Empirical p-values, shape (N, T): NaN where ``contexts[i]`` is None or has no null."""
-        out = np.full(logfc.shape, np.nan)
-        for i, (context, alt) in enumerate(zip(contexts, alts)):
-            null = None if context is None else self.null_logfc(context, alt.upper())
-            if null is not None:
-                out[i] = (1 + (null >= np.abs(logfc[i])[None, :]).sum(axis=0)) / (self.n + 1)
-        return out
-
-
 @dataclass
 class Tally:
-    """What reading and matching found: skipped alleles by reason, REF mismatches, renamed chromosomes."""
+    """What reading and matching found: skipped alleles by reason, REF mismatches, renamed chromosomes, mostly-N rows."""
 
     vcf: str
     genome: str
     skipped: Counter = field(default_factory=Counter)
-    scored: int = 0
+    scored: int = 0  #: alleles scored (rows not ``mostly_n``)
     mismatches: int = 0
     first_mismatch: str = ""
     renamed: dict[str, str] = field(default_factory=dict)
+    mostly_n: int = 0  #: rows not scored: a window less than MIN_BASE_FRACTION A/C/G/T
 
     def notes(self, skip_ref_mismatch: bool) -> list[str]:
-        """Lines for the user: chromosome renaming and REF mismatches."""
+        """Lines for the user: chromosome renaming, REF mismatches and alleles not scored (mostly N)."""
         notes = []
         if self.renamed:
             pairs = ", ".join(f"{a} -> {b}" for a, b in itertools.islice(self.renamed.items(), 3))
@@ -261,6 +214,9 @@ class Tally:
                     "scored against the genome's bases (ref_match False; `skip_ref_mismatch` skips them)")
             notes.append(f"{self.vcf}: REF differs from {self.genome} for {self.mismatches} allele(s) "
                          f"(first: {self.first_mismatch}); {what}")
+        if self.mostly_n:
+            notes.append(f"{self.vcf}: {self.mostly_n} allele(s) not scored: their REF or ALT window is less than "
+                         f"{MIN_BASE_FRACTION:.0%} A/C/G/T in {self.genome} (column mostly_n; scores left empty)")
         return notes
 
 
@@ -292,6 +248,18 @@ def _same(ref: str, genome: str) -> bool:
     return len(ref) == len(genome) and all(a in ("N", b) for a, b in zip(ref.upper(), genome.upper()))
 
 
+def _score_unmasked(model, refs: list[str], alts: list[str], masked: list[bool], batch_size: int,
+                    device) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`score_pairs` of the rows not ``masked``; masked rows get NaN logits."""
+    keep = [i for i, m in enumerate(masked) if not m]
+    ref_logits, alt_logits = score_pairs(model, [refs[i] for i in keep], [alts[i] for i in keep], batch_size, device)
+    if len(keep) == len(refs):
+        return ref_logits, alt_logits
+    full_ref, full_alt = (torch.full((len(refs), model.n_tasks), float("nan")) for _ in range(2))
+    full_ref[keep], full_alt[keep] = ref_logits, alt_logits
+    return full_ref, full_alt
+
+
 def iter_effects(model, reader: VcfReader, fa, tally: Tally, null: int = 0, skip_ref_mismatch: bool = False,
                  batch_size: int | None = None, device=None, seed: int = 0, progress: bool = False,
                  pool_bp: int = POOL_BP) -> Iterator[Chunk]:
@@ -307,7 +275,7 @@ def iter_effects(model, reader: VcfReader, fa, tally: Tally, null: int = 0, skip
     snv_null = SnvNull(model, fa, null, seed, pool_bp, batch_size, device) if null else None
     with tqdm(desc="variants", unit="record", disable=None if progress else True, leave=False) as bar:
         for records in _batches(reader, 4 * batch_size):
-            rows, keys, refs, alts, lefts, contexts = [], [], [], [], [], []
+            rows, keys, refs, alts, lefts, contexts, masked = [], [], [], [], [], [], []
             for r, record in enumerate(records):
                 for allele in record.alleles:
                     where = f"{reader.path}: line {allele.line}"
@@ -322,6 +290,9 @@ def iter_effects(model, reader: VcfReader, fa, tally: Tally, null: int = 0, skip
                         raise GenocnnError(f"{where}: {allele.chrom}:{allele.pos} {allele.ref} runs past the end "
                                            f"of {chrom} ({sizes[chrom]} bp) in {tally.genome}")
                     span = fetch(fa, chrom, start - length, start + ref_len + length)
+                    ref_w, alt_w, ref_left, alt_left = allele_windows(span, ref_len, allele.alt.upper(), length)
+                    lo, hi = genome_range(ref_len, len(allele.alt), length, ref_left, alt_left)
+                    _check_genome_text(span, lo, hi, start, length, chrom, tally.genome, where)
                     genome_ref = span[length : length + ref_len]
                     match = _same(allele.ref, genome_ref)
                     if not match:
@@ -331,16 +302,18 @@ def iter_effects(model, reader: VcfReader, fa, tally: Tally, null: int = 0, skip
                         if skip_ref_mismatch:
                             tally.skipped["REF mismatch"] += 1
                             continue
-                    ref_w, alt_w, ref_left, alt_left = allele_windows(span, ref_len, allele.alt.upper(), length)
-                    snv = ref_len == len(allele.alt) == 1
+                    mostly_n = is_mostly_n(ref_w, alt_w)
+                    snv = ref_len == len(allele.alt) == 1 and not mostly_n
                     contexts.append(span[length - 1 : length + 2].upper() if snv else None)
-                    rows.append((allele.chrom, allele.pos, allele.id, allele.ref, allele.alt, match))
+                    masked.append(mostly_n)
+                    rows.append((allele.chrom, allele.pos, allele.id, allele.ref, allele.alt, match, mostly_n))
                     keys.append((r, allele.alt_index))
                     refs.append(ref_w)
                     alts.append(alt_w)
                     lefts.append((ref_left, alt_left))
-            ref_logits, alt_logits = score_pairs(model, refs, alts, batch_size, device)
-            table = pd.DataFrame(rows, columns=ID_COLUMNS).astype({"pos": "int64", "ref_match": bool})
+            ref_logits, alt_logits = _score_unmasked(model, refs, alts, masked, batch_size, device)
+            table = pd.DataFrame(rows, columns=ID_COLUMNS).astype({"pos": "int64", "ref_match": bool,
+                                                                    "mostly_n": bool})
             for name, values in effect_columns(ref_logits, alt_logits, model.tasks).items():
                 table[name] = values
             if snv_null is not None:
@@ -348,7 +321,8 @@ def iter_effects(model, reader: VcfReader, fa, tally: Tally, null: int = 0, skip
                 pvalues = snv_null.pvalues(contexts, list(table["alt"]), (alt_logits - ref_logits).numpy())
                 for t, task in enumerate(model.tasks):
                     table[f"pvalue_{task}"] = pvalues[:, t]
-            tally.scored += len(table)
+            tally.mostly_n += sum(masked)
+            tally.scored += len(table) - sum(masked)
             bar.update(len(records))
             yield Chunk(records, table, keys, refs, alts, lefts)
 
@@ -396,12 +370,23 @@ def variant_effects(
     Returns
     -------
     pandas.DataFrame
-        One row per scored ALT allele, in file order: ``chrom``, ``pos``
+        One row per ALT allele (not skipped), in file order: ``chrom``, ``pos``
         (1-based, as in the VCF), ``id``, ``ref``, ``alt``, ``ref_match``,
-        then per task ``ref_<task>``, ``alt_<task>`` (probabilities),
-        ``diff_<task>``, ``logfc_<task>`` (and ``pvalue_<task>`` with ``null``).
+        ``mostly_n`` (True: a window less than
+        :data:`~genocnn.encode.MIN_BASE_FRACTION` A/C/G/T, not scored, its
+        scores NaN), then per task ``ref_<task>``, ``alt_<task>``
+        (probabilities), ``diff_<task>``, ``logfc_<task>`` (and
+        ``pvalue_<task>`` with ``null``; NaN for indels, MNPs, SNVs next to
+        an ``N`` or to an ALT other than A/C/G/T).
         ``attrs["skipped"]`` counts skipped alleles by reason,
         ``attrs["notes"]`` has lines for the user.
+
+    Raises
+    ------
+    GenocnnError
+        A bad VCF (naming the file and line), a chromosome the genome lacks,
+        or a character that is not DNA in the genome bases of a window
+        (naming the genome, the chromosome and the position).
     """
     with open_genome(genome) as fa, VcfReader(vcf) as reader:
         tally = Tally(str(vcf), str(genome))

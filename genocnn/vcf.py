@@ -14,6 +14,7 @@ Rules
 * A record htslib cannot parse (too few columns, a non-integer position, ...)
   is refused with its line number. Blank lines are skipped.
 * ``REF`` must be A/C/G/T/N (either case); so must every scored ``ALT``.
+* ``QUAL`` must be ``.`` or a number (htslib would read other text as 0).
 * A multi-allelic record gives one :class:`Allele` per ``ALT``.
 * Symbolic ``ALT`` alleles (``<DEL>``, ``<*>``, the spanning deletion ``*``,
   breakends such as ``A[chr2:5[``) and a missing ``ALT`` (``.``) are skipped
@@ -34,10 +35,12 @@ from typing import NamedTuple
 from .errors import GenocnnError
 from .fasta import open_text
 
-__all__ = ["Allele", "Record", "VcfReader", "info_lines", "info_key", "is_symbolic", "match_chrom"]
+__all__ = ["Allele", "Record", "VcfReader", "info_lines", "info_key", "is_qual", "is_symbolic", "match_chrom"]
 
 _BASES = re.compile(r"^[ACGTNacgtn]+$")
 _INFO_KEY = re.compile(r"[^0-9A-Za-z_.]")
+_QUAL = re.compile(r"^(\.|[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?"  # missing, or a VCF float
+                   r"|[-+]?(inf|infinity|nan))$", re.IGNORECASE)
 
 
 class Allele(NamedTuple):
@@ -69,6 +72,17 @@ def is_symbolic(alt: str) -> bool:
     [False, True, True, True, True, False]
     """
     return alt in ("*", ".", "") or alt.startswith("<") or "[" in alt or "]" in alt
+
+
+def is_qual(text: str) -> bool:
+    """Whether a ``QUAL`` column is ``.`` (missing) or a number, as VCF 4.3 writes floats.
+
+    Examples
+    --------
+    >>> [is_qual(q) for q in (".", "50", "3.5", "1e3", "-2", ".5", "abc", "", "5x", "..")]
+    [True, True, True, True, True, True, False, False, False, False]
+    """
+    return bool(_QUAL.match(text))
 
 
 def match_chrom(name: str, names) -> str | None:
@@ -125,6 +139,8 @@ class VcfReader:
 
         getattr(cyvcf2.cyvcf2, "set_htslib_log_level", lambda level: None)(0)  # htslib's own stderr lines; our errors say it in one
         self.path = Path(path)
+        if self.path.is_dir():
+            raise GenocnnError(f"{self.path}: is a directory, not a VCF file")
         if not self.path.is_file():
             raise GenocnnError(f"{self.path}: no such VCF file")
         self.skipped: Counter = Counter()
@@ -184,6 +200,9 @@ class VcfReader:
                 columns = len(line.split("\t"))
                 raise GenocnnError(f"{self.path}: line {number}: malformed VCF record ({columns} tab-separated "
                                    f"columns: {line[:50]!r})") from None
+            qual = (line.split("\t", 6) + ["."] * 6)[5]
+            if not is_qual(qual):
+                raise GenocnnError(f"{self.path}: line {number}: QUAL {qual[:20]!r} is not a number nor '.'")
             self.records += 1
             yield Record(number, variant, self._alleles(variant, number))
 

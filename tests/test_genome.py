@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -17,8 +18,11 @@ from typer.testing import CliRunner
 from genocnn.cli import app
 from genocnn.errors import GenocnnError
 from genocnn.data import load_bed
+from genocnn.config import config_from_dict
 from genocnn.genome import centre_window, fetch, open_genome, peak_windows, read_bed
+from genocnn.models import build_model
 from genocnn.negatives import gc_content, gc_matched_negatives
+from genocnn.scanning import scan
 from genocnn.splits import chrom_split
 from tests.conftest import TINY_MOTIF
 
@@ -163,6 +167,129 @@ def test_bgzip_genome_matches_plain_and_plain_gzip_is_refused(genome, tmp_path):
     assert result.exit_code == 2 and "bgzip" in result.stderr and "\n" not in result.stderr.strip()
 
 
+# --- genomes samtools faidx cannot index ----------------------------------------------------------
+
+
+def _small_genome() -> dict[str, str]:
+    """Two short chromosomes with a soft-masked stretch and an N run."""
+    rng = np.random.default_rng(5)
+    chroms = {}
+    for name, size in (("chr1", 1234), ("chr2", 777)):
+        seq = "".join(rng.choice(list("ACGT"), size=size))
+        chroms[name] = seq[:100] + seq[100:300].lower() + "N" * 40 + seq[340:]
+    return chroms
+
+
+SMALL = _small_genome()
+
+
+def _wrap(seq: str, widths) -> str:
+    lines, i, k = [], 0, 0
+    while i < len(seq):
+        lines.append(seq[i : i + widths[k % len(widths)]])
+        i, k = i + widths[k % len(widths)], k + 1
+    return "".join(line + "\n" for line in lines)
+
+
+def _fasta(records: dict[str, str], widths=(60,), between: str = "") -> str:
+    return between.join(f">{name} chromosome {name}\n{_wrap(seq, widths)}" for name, seq in records.items())
+
+
+#: A layout samtools faidx refuses -> FASTA bytes, and the reason the warning gives.
+LAYOUTS = {
+    "faidx-clean": (lambda r: _fasta(r).encode(), None),
+    "blank lines between records": (lambda r: _fasta(r, between="\n\n").encode(), "blank lines"),
+    "byte-order mark": (lambda r: ("\ufeff" + _fasta(r)).encode(), "byte-order mark"),
+    "uneven line widths": (lambda r: _fasta(r, widths=(60, 50)).encode(), "unequal width"),
+    "CR-only line endings": (lambda r: _fasta(r).replace("\n", "\r").encode(), "CR-only (old Mac) line endings"),
+}
+
+
+def _user_warnings(caught) -> list[str]:
+    return [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_a_genome_faidx_cannot_index_is_read_into_memory_with_one_warning(tmp_path, layout):
+    make, reason = LAYOUTS[layout]
+    path = tmp_path / "genome.fa"
+    path.write_bytes(make(SMALL))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        with open_genome(path) as fa:
+            assert list(fa.keys()) == list(SMALL)
+            assert {name: len(fa[name]) for name in fa.keys()} == {name: len(s) for name, s in SMALL.items()}
+            assert fa["chr1"][95:345] == SMALL["chr1"][95:345]  # case and N run kept
+            assert fetch(fa, "chr2", 700, 800) == SMALL["chr2"][700:] + "N" * 23
+            assert fetch(fa, "chr1", -3, 4) == "NNN" + SMALL["chr1"][:4]
+    said = _user_warnings(caught)
+    if reason is None:  # read through the index pyfaidx built
+        assert said == [] and (tmp_path / "genome.fa.fai").is_file()
+        return
+    assert len(said) == 1, said
+    assert said[0].startswith(f"{path}: not indexable by samtools faidx (") and reason in said[0]
+    assert "read whole into memory" in said[0] and "\n" not in said[0]
+    assert not (tmp_path / "genome.fa.fai").exists()
+
+
+def test_bad_dna_in_a_genome_read_into_memory_names_file_and_record(tmp_path):
+    bad = dict(SMALL, chr2=SMALL["chr2"][:500] + "X" + SMALL["chr2"][501:])
+    path = tmp_path / "genome.fa"
+    path.write_text(_fasta(bad, between="\n\n"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        with pytest.raises(GenocnnError, match=r"genome.fa: record 2 \('chr2'\) has characters that are not IUPAC"):
+            open_genome(path)
+    assert _user_warnings(caught) == []  # refused, not read
+
+
+def test_an_empty_record_is_refused_although_faidx_indexes_it(tmp_path):
+    path = tmp_path / "genome.fa"
+    path.write_text(_fasta({"chr1": SMALL["chr1"]}) + ">chrEmpty\n" + _fasta({"chr2": SMALL["chr2"]}))
+    with pytest.raises(GenocnnError, match=r"genome.fa: record 2 \('chrEmpty'\) has an empty sequence"):
+        open_genome(path)
+
+
+def test_plain_gzip_is_refused_whatever_its_layout(tmp_path):
+    path = tmp_path / "genome.fa.gz"
+    path.write_bytes(gzip.compress(LAYOUTS["byte-order mark"][0](SMALL)))
+    with pytest.raises(GenocnnError, match="bgzip"):
+        open_genome(path)
+
+
+def test_scan_reads_an_unindexable_genome_once_and_scores_it_as_the_indexed_one(tmp_path):
+    torch.manual_seed(0)
+    conv = {"conv": [{"filters": 4, "kernel_size": 7, "pool": "max", "pool_size": 2}], "dense": [4]}
+    model = build_model(config_from_dict({"model": conv}).model, 1, 40).eval()
+    clean, blank = tmp_path / "clean.fa", tmp_path / "blank.fa"
+    clean.write_text(_fasta(SMALL))
+    blank.write_text(_fasta(SMALL, between="\n\n"))
+    expected = list(scan(model, clean, progress=False, chunk_size=256))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        got = list(scan(model, blank, progress=False, chunk_size=256))
+    assert len(_user_warnings(caught)) == 1  # open_genome read it, scan did not read it again
+    assert [(b.chrom, b.positions.tolist()) for b in got] == [(b.chrom, b.positions.tolist()) for b in expected]
+    assert {b.chrom for b in got} == {"chr1", "chr2"}
+    np.testing.assert_allclose(np.concatenate([b.probs for b in got]),
+                               np.concatenate([b.probs for b in expected]), atol=1e-6)
+
+
+def test_peak_windows_and_prepare_accept_an_unindexable_genome(tmp_path, genome):
+    """The CLI: one warning line, and the same windows as the indexed genome gives."""
+    blank = tmp_path / "blank.fa"
+    blank.write_bytes(genome["fasta"].read_bytes().replace(b"\n>", b"\n\n\n>"))
+    a = peak_windows(genome["narrow"], genome["fasta"], 50)
+    with pytest.warns(UserWarning, match="not indexable by samtools faidx .blank lines"):
+        b = peak_windows(genome["narrow"], blank, 50)
+    assert a == b
+    result = cli("prepare", "--bed", genome["narrow"], "--genome", blank, "--out", tmp_path / "store", "--length", 50)
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if "samtools faidx" in line]
+    assert len(warned) == 1 and warned[0].startswith(f"genocnn: warning: {blank}: not indexable"), result.stderr
+    assert warned[0].endswith("; read whole into memory instead")
+
+
 # --- negatives -----------------------------------------------------------------------------------
 
 
@@ -282,6 +409,7 @@ BAD_LINES = [
     ("chr1\t100\n", "2 column(s)"),
     ("chr1\t1e3\t2000\n", "must be integers"),
     ("chr1\t100\t200\tx\t0\t.\t1\t1\t1\t500\n", "summit offset 500 is outside"),
+    ("chr1\t100\t100\n", "empty interval (start = end = 100"),
 ]
 
 
@@ -296,6 +424,31 @@ def test_bad_interval_names_file_and_line(genome, tmp_path, line, needle):
     assert "\n" not in err and "Traceback" not in err
     assert "bad.bed: line 4:" in err and needle in err, err
     assert not out.exists()
+
+
+def test_empty_interval_is_refused_or_skipped_and_counted(genome, tmp_path):
+    bed = tmp_path / "zero.bed"
+    bed.write_text("chr1\t1000\t1100\nchr1\t5000\t5000\nchr2\t2000\t2100\n")
+    with pytest.raises(GenocnnError, match=r"zero.bed: line 2: empty interval"):
+        read_bed(bed, SIZES)
+    read = read_bed(bed, SIZES, skip_bad=True)
+    assert [iv.line for iv in read.intervals] == [1, 3] and read.skipped == 1
+    assert read.first_problem.startswith("line 2: empty interval")
+
+
+def test_interval_past_the_chromosome_end_is_kept_padded_and_noted(genome, tmp_path):
+    end = SIZES["chr2"]
+    bed = tmp_path / "edge.bed"
+    bed.write_text(f"chr1\t1000\t1100\nchr2\t{end - 50}\t{end + 150}\nchr2\t{end - 1000}\t{end + 10}\n")
+    windows = peak_windows(bed, genome["fasta"], 200)
+    assert windows.ids[1] == f"chr2:{end - 50}-{end + 150}"
+    assert windows.sequences[1] == genome["text"]["chr2"][-50:] + "N" * 150
+    assert windows.sequences[2] == genome["text"]["chr2"][end - 595 : end - 395]  # window inside: not padded
+    assert windows.notes == [
+        f"{bed}: 2 interval(s) end past their chromosome's end (first: line 2: chr2 {end - 50}-{end + 150}, "
+        f"chr2 is {end} bp); kept, their windows padded with N where they run off",
+        f"{bed}: 1 window(s) run off a chromosome end and were padded with N",
+    ]
 
 
 def test_skip_bad_reports_the_count_and_trains(genome, tmp_path):

@@ -207,3 +207,56 @@ def test_predict_and_motifs_read_a_store_as_they_read_the_fasta(tmp_path, config
     assert list(ma["sites"]) == list(mb["sites"]) and list(ma["consensus"]) == list(mb["consensus"])
     result = runner.invoke(app, ["predict", str(run), str(tmp_path / "nostore"), "--out", str(tmp_path / "x.tsv")])
     assert result.exit_code == 2 and not (tmp_path / "x.tsv").exists()
+
+
+# --- stores of BED intervals over a genome ---------------------------------------------------------------
+
+
+def _genome_and_peaks(tmp_path, between: str = "") -> tuple:
+    """A two-chromosome genome FASTA (``between`` records: e.g. blank lines samtools faidx refuses) and 13 peaks."""
+    rng = np.random.default_rng(2)
+    text = {c: "".join(rng.choice(list("ACGT"), size=n)) for c, n in (("chr1", 20_000), ("chr2", 12_000))}
+    genome = tmp_path / "genome.fa"
+    genome.write_text(between.join(f">{c} assembled\n" + "".join(s[i : i + 60] + "\n" for i in range(0, len(s), 60))
+                                   for c, s in text.items()))
+    bed = tmp_path / "peaks.bed"
+    bed.write_text("".join(f"chr1\t{a}\t{a + 100}\n" for a in range(1000, 19000, 1500)) + "chr2\t500\t600\n")
+    return genome, bed
+
+
+def test_bed_store_from_a_genome_faidx_cannot_index_equals_the_indexed_one(tmp_path):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    genome, bed = _genome_and_peaks(tmp_path / "a")
+    blank, _ = _genome_and_peaks(tmp_path / "b", between="\n\n")
+    build_store(tmp_path / "indexed", bed=bed, genome=genome, seed=4)
+    with pytest.warns(UserWarning, match=r"genome.fa: not indexable by samtools faidx \(blank lines"):
+        build_store(tmp_path / "memory", bed=bed, genome=blank, seed=4)
+    a, b = open_store(tmp_path / "indexed"), open_store(tmp_path / "memory")
+    assert len(a) == 26 and list(a.ids) == list(b.ids)  # the same GC-matched negatives
+    assert np.array_equal(a.codes, b.codes) and np.array_equal(a.labels, b.labels)
+
+
+def test_bed_store_refuses_an_empty_interval_or_skips_and_counts_it(tmp_path):
+    genome, bed = _genome_and_peaks(tmp_path)
+    bed.write_text(bed.read_text() + "chr2\t900\t900\n")
+    out = tmp_path / "store"
+    result = CliRunner().invoke(app, ["prepare", "--bed", str(bed), "--genome", str(genome), "--out", str(out)])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert f"{bed}: line 14: empty interval (start = end = 900" in result.stderr and not out.exists()
+    with pytest.warns(UserWarning, match=r"peaks.bed: skipped 1 bad interval\(s\) \(first: line 14: empty interval"):
+        build_store(out, bed=bed, genome=genome, skip_bad=True)
+    assert len(open_store(out)) == 2 * 13
+    with pytest.raises(GenocnnError, match="`skip_bad` applies to `bed`/`genome` data only"):
+        build_store(tmp_path / "other", fasta=genome, labels=bed, skip_bad=True)
+
+
+def test_prepare_shows_the_notes_on_bed_intervals(tmp_path):
+    genome, bed = _genome_and_peaks(tmp_path)
+    bed.write_text(bed.read_text() + "chr2\t11950\t12100\n")
+    result = CliRunner().invoke(app, ["prepare", "--bed", str(bed), "--genome", str(genome),
+                                      "--out", str(tmp_path / "store"), "--length", "100"])
+    assert result.exit_code == 0, result.output
+    assert (f"genocnn: warning: {bed}: 1 interval(s) end past their chromosome's end (first: line 14: "
+            "chr2 11950-12100, chr2 is 12000 bp)") in result.stderr, result.stderr
+    assert f"genocnn: warning: {bed}: 1 window(s) run off a chromosome end and were padded with N" in result.stderr
+    assert len(open_store(tmp_path / "store")) == 2 * 14

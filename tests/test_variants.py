@@ -17,7 +17,12 @@ from typer.testing import CliRunner
 
 import genocnn
 from genocnn.cli import app
-from genocnn.variants import allele_windows
+from genocnn.encode import MIN_BASE_FRACTION
+from genocnn.errors import GenocnnError
+from genocnn.fasta import dna_problem
+from genocnn.genome import open_genome
+from genocnn.variant_files import write_variant_effects
+from genocnn.variants import SnvNull, allele_windows
 from tests.conftest import ROOT, TINY_MOTIF
 from tests.test_cli import assert_user_error
 
@@ -43,6 +48,13 @@ def genome(tmp_path_factory) -> dict:
     path.write_text("".join(f">{n}\n" + "\n".join(s[i:i + 60] for i in range(0, len(s), 60)) + "\n"
                             for n, s in out.items()))
     return {"path": path, "seqs": out}
+
+
+def write_genome(path: Path, seqs: dict[str, str], width: int = 60) -> Path:
+    """A FASTA of ``seqs`` in lines of ``width`` (indexable: every line but the last of a record full)."""
+    path.write_text("".join(f">{n}\n" + "\n".join(s[i:i + width] for i in range(0, len(s), width)) + "\n"
+                            for n, s in seqs.items()))
+    return path
 
 
 def write_vcf(path: Path, records: list[str], header=HEADER, compress: bool = False) -> Path:
@@ -162,6 +174,90 @@ def test_null_gives_context_matched_empirical_pvalues(tiny_run, genome, tmp_path
     assert again["pvalue_bound"].iloc[0] == p.iloc[0]  # a variant's p-value does not depend on the others
 
 
+def test_null_leaves_alt_n_without_a_pvalue_but_scores_it(tiny_run, genome, tmp_path):
+    """An ALT N (alone, lower case, or among other ALTs) is scored as without the null; its p-value is NaN."""
+    seqs = genome["seqs"]
+    ref = seqs["chr1"][2200]
+    lines = [snv("chr1", 404, "N", seqs, "n"), snv("chr1", 1200, "n", seqs, "lower"),
+             f"chr1\t2201\tmulti\t{ref}\t{other_base(ref, 0)},N,{other_base(ref, 1)}\t.\t.\t."]
+    vcf = write_vcf(tmp_path / "v.vcf", lines)
+    plain = genocnn.variant_effects(tiny_run.model, vcf, genome["path"])
+    with_null = genocnn.variant_effects(tiny_run.model, vcf, genome["path"], null=19, seed=2)
+    assert list(with_null["alt"]) == ["N", "n", other_base(ref, 0), "N", other_base(ref, 1)]
+    pd.testing.assert_frame_equal(with_null.drop(columns="pvalue_bound"), plain)
+    assert with_null["logfc_bound"].notna().all() and (with_null["logfc_bound"] != 0).any()
+    is_n = with_null["alt"].str.upper() == "N"
+    assert with_null.loc[is_n, "pvalue_bound"].isna().all()
+    assert with_null.loc[~is_n, "pvalue_bound"].between(1 / 20, 1).all()
+
+
+def test_null_draws_no_window_with_junk_or_mostly_n(tiny_run, tmp_path):
+    """The null's random positions avoid windows holding non-DNA characters or too few A/C/G/T."""
+    rng = np.random.default_rng(5)
+    seq = list("".join(rng.choice(list("ACGT"), size=3000)))
+    seq[500:510] = "XX**..12@@"
+    seq[1500:1800] = "N" * 300
+    genome_fa = write_genome(tmp_path / "g.fa", {"chr1": "".join(seq)})
+    length = tiny_run.model.length
+    with open_genome(genome_fa) as fa:
+        null = SnvNull(tiny_run.model, fa, 5)
+        null._pool()
+    sites = np.concatenate(list(null.sites.values()))
+    assert 2000 < len(sites) < 3000  # most positions are usable
+    half = length // 2
+    windows = [null.text[i - half : i - half + length] for i in sites]
+    assert all(dna_problem(w) is None for w in windows)
+    assert min(sum(w.count(b) for b in "ACGT") for w in windows) >= MIN_BASE_FRACTION * length
+
+
+def test_mostly_n_windows_are_flagged_and_not_scored(tiny_run, tmp_path):
+    """A window less than half A/C/G/T (N chromosome, N gap, ALT of Ns) is flagged, with empty scores."""
+    rng = np.random.default_rng(11)
+    chr1 = "".join(rng.choice(list("ACGT"), size=3000))
+    chr1 = chr1[:1000] + "N" * 400 + chr1[1400:]
+    genome_fa = write_genome(tmp_path / "g.fa", {"chr1": chr1, "chrN": "N" * 600})
+    length = tiny_run.model.length
+    lines = [f"chrN\t300\tallN\tN\tA\t.\t.\t.",
+             f"chr1\t1201\tgap\tN\tC\t.\t.\t.",
+             f"chr1\t2000\tNins\t{chr1[1999]}\t{chr1[1999]}{'N' * length}\t.\t.\t.",
+             f"chr1\t{1001 + length // 5}\tedge_in\tN\tA\t.\t.\t.",  # window about 70 % N
+             f"chr1\t2500\tok\t{chr1[2499]}\t{other_base(chr1[2499])}\t.\t.\t.",
+             f"chr1\t{1001 - length // 5}\tedge_out\t{chr1[999 - length // 5]}\t"  # about 30 % N
+             f"{other_base(chr1[999 - length // 5])}\t.\t.\t."]
+    vcf = write_vcf(tmp_path / "v.vcf", lines, header=["##fileformat=VCFv4.2", HEADER[-1]])
+    table = genocnn.variant_effects(tiny_run.model, vcf, genome_fa, null=9)
+    assert table["mostly_n"].dtype == bool
+    assert list(table["mostly_n"]) == [True, True, True, True, False, False]
+    scores = table[["ref_bound", "alt_bound", "diff_bound", "logfc_bound", "pvalue_bound"]]
+    assert scores.iloc[:4].isna().all().all()
+    assert scores.iloc[4:].notna().all().all()
+    alone = genocnn.variant_effects(tiny_run.model, write_vcf(tmp_path / "w.vcf", lines[4:], header=[HEADER[-1]]),
+                                    genome_fa)
+    np.testing.assert_allclose(table["logfc_bound"].iloc[4:], alone["logfc_bound"], atol=1e-6)
+    assert any("4 allele(s) not scored" in note and "mostly_n" in note for note in table.attrs["notes"])
+
+
+def test_non_dna_in_the_genome_stops_naming_genome_chromosome_and_position(tiny_run, tmp_path):
+    rng = np.random.default_rng(13)
+    chr1 = "".join(rng.choice(list("ACGT"), size=3000))
+    chr1 = chr1[:1000] + "XX**..12@@" + chr1[1010:]
+    chr2 = "".join(rng.choice(list("ACGT"), size=2000))
+    chr2 = chr2[:700] + " " + chr2[701:]  # a space inside a line
+    genome_fa = write_genome(tmp_path / "g.fa", {"chr1": chr1, "chr2": chr2})
+    far = f"chr1\t2500\tfar\t{chr1[2499]}\t{other_base(chr1[2499])}\t.\t.\t."
+    table = genocnn.variant_effects(tiny_run.model, write_vcf(tmp_path / "far.vcf", [far]), genome_fa)
+    assert table["logfc_bound"].notna().all()  # junk outside every window does not matter
+    for line, chrom, position in ((f"chr1\t1021\t.\t{chr1[1020]}\tA\t.\t.\t.", "chr1", 1001),
+                                  (f"chr2\t690\t.\t{chr2[689]}\tA\t.\t.\t.", "chr2", 701),
+                                  (f"chr2\t701\t.\tN\tA\t.\t.\t.", "chr2", 701)):
+        vcf = write_vcf(tmp_path / "v.vcf", [far, line])
+        with pytest.raises(GenocnnError) as caught:
+            genocnn.variant_effects(tiny_run.model, vcf, genome_fa)
+        message = str(caught.value)
+        assert message.startswith(f"{genome_fa}: chromosome {chrom!r} at position {position} ")
+        assert "not IUPAC DNA" in message and f"{vcf}: line 6" in message
+
+
 # --------------------------------------------------------------------------- the command line
 
 
@@ -183,8 +279,9 @@ def test_cli_writes_table_vcf_and_logos_plain_and_bgzip(tiny_run, genome, tmp_pa
         assert "4 alleles of 4 VCF records scored" in result.stdout
         assert "skipped: 2 symbolic ALT" in result.stdout
         table = pd.read_csv(out, sep="\t", dtype={"id": str})
-        assert list(table.columns) == ["chrom", "pos", "id", "ref", "alt", "ref_match", "ref_bound",
+        assert list(table.columns) == ["chrom", "pos", "id", "ref", "alt", "ref_match", "mostly_n", "ref_bound",
                                        "alt_bound", "diff_bound", "logfc_bound"]
+        assert not table["mostly_n"].any()
         assert list(table["id"]) == ["multi", "multi", "b", "del"] and table["ref_match"].all()
         logos = sorted((out.parent / "effects_logos").glob("*.png"))
         assert len(logos) == 2 and all(p.stat().st_size > 1000 for p in logos)
@@ -250,6 +347,8 @@ RECORD = "chr1\t405\t.\tG\tA\t.\t.\t."
     (HEADER + ["chr9\t405\t.\tA\tG\t.\t.\t."], 5, "chromosome 'chr9' is not in"),
     (HEADER + ["chr2\t2000\t.\tAC\tG\t.\t.\t."], 5, "runs past the end of chr2"),
     (HEADER + ["chr1\t0\t.\tA\tG\t.\t.\t."], 5, "VCF positions start at 1"),
+    (HEADER + [RECORD, "chr1\t406\t.\tA\tG\tabc\t.\t."], 6, "QUAL 'abc' is not a number"),
+    (HEADER + ["chr1\t406\t.\tA\tG\t5x\t.\t."], 5, "QUAL '5x' is not a number"),
 ])
 def test_cli_bad_vcf_names_file_and_line(lines, line, needle, tiny_run, genome, tmp_path):
     vcf = tmp_path / "bad.vcf"
@@ -312,3 +411,112 @@ def test_cli_gzip_vcf_and_blank_lines(tiny_run, genome, tmp_path):
     result = cli(tiny_run.run_dir, "--vcf", vcf, "--genome", genome["path"], "--out", out, "--top", 0)
     assert result.exit_code == 0, result.output
     assert list(pd.read_csv(out, sep="\t")["pos"]) == [405, 51]
+
+
+def test_cli_null_with_alt_n_writes_an_empty_pvalue(tiny_run, genome, tmp_path):
+    seqs = genome["seqs"]
+    ref = seqs["chr1"][404]
+    vcf = write_vcf(tmp_path / "v.vcf", [f"chr1\t405\tmulti\t{ref}\t{other_base(ref)},N\t.\t.\t."])
+    out, out_vcf = tmp_path / "e.tsv", tmp_path / "s.vcf"
+    result = cli(tiny_run.run_dir, "--vcf", vcf, "--genome", genome["path"], "--out", out, "--out-vcf", out_vcf,
+                 "--null", 9, "--top", 0)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, sep="\t")
+    assert list(table["alt"]) == [other_base(ref), "N"] and table["logfc_bound"].notna().all()
+    assert 0 < table["pvalue_bound"].iloc[0] <= 1 and np.isnan(table["pvalue_bound"].iloc[1])
+    assert "GENOCNN_PVALUE_bound=" in out_vcf.read_text() and ",." in out_vcf.read_text()
+
+
+def test_cli_mostly_n_rows_flagged_everywhere(tiny_run, tmp_path):
+    """Summary, note, table, scored VCF and logos all leave the mostly-N allele out of the scores."""
+    import cyvcf2
+
+    rng = np.random.default_rng(17)
+    chr1 = "".join(rng.choice(list("ACGT"), size=2000))
+    genome_fa = write_genome(tmp_path / "g.fa", {"chr1": chr1, "chrN": "N" * 500})
+    lines = ["chrN\t250\tallN\tN\tA,C\t.\t.\t.",
+             f"chr1\t1000\tok\t{chr1[999]}\t{other_base(chr1[999])}\t.\t.\t."]
+    vcf = write_vcf(tmp_path / "v.vcf", lines, header=["##fileformat=VCFv4.2", HEADER[-1]])
+    out, out_vcf = tmp_path / "o" / "e.tsv", tmp_path / "o" / "s.vcf"
+    result = cli(tiny_run.run_dir, "--vcf", vcf, "--genome", genome_fa, "--out", out, "--out-vcf", out_vcf,
+                 "--top", 5, "--null", 9, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "1 alleles of 2 VCF records scored" in result.stdout
+    assert f"{vcf}: 2 allele(s) not scored" in result.stderr and "mostly_n" in result.stderr
+    table = pd.read_csv(out, sep="\t")
+    assert list(table["mostly_n"]) == [True, True, False]
+    assert table.iloc[:2, 7:].isna().all().all() and table.iloc[2, 7:].notna().all()
+    reader = cyvcf2.VCF(str(out_vcf))
+    records = list(reader)
+    assert records[0].INFO.get("GENOCNN_LOGFC_bound") == (None, None)
+    assert records[1].INFO.get("GENOCNN_LOGFC_bound") == pytest.approx(table["logfc_bound"].iloc[2], rel=1e-4)
+    assert [p.name for p in (out.parent / "e_logos").iterdir()] == [f"01_chr1_1000_{chr1[999]}_{other_base(chr1[999])}.png"]
+    assert "ISM logos of the top 1" in result.stdout
+
+
+def test_cli_logo_folder_keeps_foreign_files_and_refuses_a_file(tiny_run, genome, tmp_path):
+    seqs = genome["seqs"]
+    vcf = write_vcf(tmp_path / "v.vcf", [snv("chr1", 404, "A", seqs), snv("chr2", 703, "T", seqs)])
+    out = tmp_path / "effects.tsv"
+    folder = tmp_path / "effects_logos"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    (folder / "plots").mkdir()
+    for _ in range(2):  # a second run replaces its own logos, keeps the rest
+        result = cli(tiny_run.run_dir, "--vcf", vcf, "--genome", genome["path"], "--out", out, "--top", 2)
+        assert result.exit_code == 0, result.output
+        assert (folder / "notes.txt").read_text() == "mine" and (folder / "plots").is_dir()
+        assert len(list(folder.glob("*.png"))) == 2
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+    taken = tmp_path / "other_logos"
+    taken.write_text("a file, not a folder")
+    other = tmp_path / "other.tsv"
+    err = assert_user_error(cli(tiny_run.run_dir, "--vcf", vcf, "--genome", genome["path"], "--out", other,
+                                "--top", 2), taken, [other])
+    assert "not a directory" in err and "--top" in err
+    assert taken.read_text() == "a file, not a folder"
+    with pytest.raises(GenocnnError, match="not a directory"):
+        write_variant_effects(tiny_run.model, vcf, genome["path"], other, top=1)
+    assert cli(tiny_run.run_dir, "--vcf", vcf, "--genome", genome["path"], "--out", other, "--top", 0).exit_code == 0
+    assert taken.read_text() == "a file, not a folder"  # --top 0: no logos, the file is not in the way
+
+
+def test_cli_qual_numbers_are_copied_and_checked(tiny_run, genome, tmp_path):
+    import cyvcf2
+
+    seqs = genome["seqs"]
+    quals = [".", "50", "3.5", "1e3"]
+    lines = [snv("chr1", 400 + 50 * k, "A", seqs).replace("\t.\t.\t.", f"\t{q}\t.\t.")
+             for k, q in enumerate(quals)]
+    vcf = write_vcf(tmp_path / "v.vcf", lines)
+    out, out_vcf = tmp_path / "e.tsv", tmp_path / "s.vcf"
+    result = cli(tiny_run.run_dir, "--vcf", vcf, "--genome", genome["path"], "--out", out, "--out-vcf", out_vcf,
+                 "--top", 0)
+    assert result.exit_code == 0, result.output
+    reader = cyvcf2.VCF(str(out_vcf))
+    assert [v.QUAL for v in reader] == [None, 50.0, 3.5, 1000.0]
+    bad = write_vcf(tmp_path / "bad.vcf", lines[:2] + [lines[2].replace("\t3.5\t", "\tabc\t")])
+    err = assert_user_error(cli(tiny_run.run_dir, "--vcf", bad, "--genome", genome["path"], "--out", out,
+                                "--out-vcf", tmp_path / "t.vcf", "--top", 0), f"{bad}: line 7",
+                            [tmp_path / "t.vcf"])
+    assert "QUAL 'abc'" in err
+
+
+def test_cli_directory_given_as_vcf(tiny_run, genome, tmp_path):
+    out = tmp_path / "e.tsv"
+    err = assert_user_error(cli(tiny_run.run_dir, "--vcf", tmp_path, "--genome", genome["path"], "--out", out),
+                            tmp_path, [out])
+    assert "is a directory" in err and "no such" not in err
+
+
+def test_cli_non_dna_genome_window_is_a_user_error(tiny_run, tmp_path):
+    rng = np.random.default_rng(19)
+    chr1 = "".join(rng.choice(list("ACGT"), size=2000))
+    chr1 = chr1[:900] + "XX**..12@@" + chr1[910:]
+    genome_fa = write_genome(tmp_path / "g.fa", {"chr1": chr1})
+    vcf = write_vcf(tmp_path / "v.vcf", [f"chr1\t905\t.\tN\tA\t.\t.\t."],
+                    header=["##fileformat=VCFv4.2", HEADER[-1]])
+    out = tmp_path / "o" / "e.tsv"
+    err = assert_user_error(cli(tiny_run.run_dir, "--vcf", vcf, "--genome", genome_fa, "--out", out),
+                            genome_fa, [out, out.parent / "e_logos"])
+    assert "chromosome 'chr1' at position 901" in err and f"{vcf}: line 3" in err
