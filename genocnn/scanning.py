@@ -47,7 +47,7 @@ from .atomic import atomic_open, atomic_path
 from .devices import Distributed, resolve_device
 from .encode import fit_length
 from .errors import GenocnnError
-from .fasta import dna_problem, iter_records, read_fasta
+from .fasta import DNA_LETTERS, dna_problem, iter_records, read_fasta
 from .genome import open_genome
 from .inference import evaluating, model_device
 from .models import ConvNet, task_index
@@ -75,7 +75,9 @@ class _IndexedRecord:
         text = self.record[where]
         problem = dna_problem(text)
         if problem:
-            raise GenocnnError(f"{self.path}: record {self.name!r} near position {where.start} {problem}")
+            first = next(i for i, c in enumerate(text) if c not in DNA_LETTERS)
+            raise GenocnnError(f"{self.path}: record {self.name!r} at position {(where.start or 0) + first + 1} "
+                               f"{problem}")
         return text
 
 

@@ -187,3 +187,16 @@ def test_all_n_sequences_refused_and_some_n_warned(tiny_fastas, tmp_path):
     some.write_text("".join(f">{n}\n{'N' * len(s) if k < 3 else s}\n" for k, (n, s) in enumerate(records)))
     with pytest.warns(UserWarning, match=f"3 of {len(records)} sequences are less than half A/C/G/T"):
         load_pos_neg(some, tiny_fastas[1])
+
+
+def test_scan_names_the_position_of_a_bad_character(cli_run, tmp_path):
+    import numpy as np
+
+    seq = list("".join(np.random.default_rng(0).choice(list("ACGT"), 50_000)))
+    seq[31_234] = "X"
+    genome = tmp_path / "genome.fa"
+    text = "".join(seq)
+    genome.write_text(">chr1\n" + "\n".join(text[i : i + 60] for i in range(0, len(text), 60)) + "\n")
+    out = tmp_path / "sites.bed"
+    assert_user_error(cli("scan", cli_run, genome, "--out", out, "--threshold", 0.5, "--quiet"),
+                      "record 'chr1' at position 31235", [out])
