@@ -16,6 +16,7 @@ import torch
 
 from .encode import CODES, decode
 from .negatives import dinucleotide_shuffle
+from .scanengine import sliding_max
 from .scanning import scan
 
 __all__ = ["calibrate", "background_sequences", "calls_per_mbp", "previous_max"]
@@ -111,7 +112,7 @@ def calls_per_mbp(probs: list[np.ndarray], window: int, thresholds: np.ndarray) 
 def previous_max(p: np.ndarray, width: int) -> np.ndarray:
     """Best of the ``width`` values before each position (``-inf`` where there are none): (n,) -> (n,).
 
-    Log-doubling, ``ceil(log2(width))`` elementwise maxima.
+    :func:`~genocnn.scanengine.sliding_max` (log-doubling) over ``p`` shifted right by ``width``.
 
     Examples
     --------
@@ -121,13 +122,7 @@ def previous_max(p: np.ndarray, width: int) -> np.ndarray:
     if width < 1 or len(p) == 0:
         return np.full(len(p), -np.inf)
     x = np.concatenate([np.full(width, -np.inf), p[:-1]])  # x[i + j] = p[i - width + j], j < width
-    span = 1
-    while span * 2 <= width:
-        x = np.maximum(x[: len(x) - span], x[span:])
-        span *= 2
-    if span < width:
-        x = np.maximum(x[: len(x) - (width - span)], x[width - span :])
-    return x
+    return sliding_max(torch.from_numpy(x)[None], width)[0].numpy()
 
 
 def calibrate(model, x: torch.Tensor | np.ndarray, background_bp: int = BACKGROUND_BP, seed: int = 0) -> dict:

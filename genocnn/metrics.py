@@ -40,11 +40,7 @@ def auroc(truth: np.ndarray, score: np.ndarray) -> float:
 def average_precision(truth: np.ndarray, score: np.ndarray) -> float:
     """Average precision: precision at each distinct score, weighted by the recall it adds.
 
-    Parameters
-    ----------
-    truth : np.ndarray, shape (n,)
-        1 for positives, 0 for negatives.
-    score : np.ndarray, shape (n,)
+    ``truth`` and ``score`` as for :func:`auroc`.
 
     Examples
     --------
