@@ -3,7 +3,8 @@
 Speed (always): the DEFAULT model (``build_model(Config().model, T, L)``, random
 weights: speed does not depend on them; or ``--run RUN``'s model) scans a random
 genome through :func:`genocnn.scanning.scan_genome` (device-side thresholding,
-sites written as BED). Its multiply-adds per bp are counted (every conv block
+sites written as BED) at ``genocnn scan``'s default false-call rate (the random
+model is calibrated first, as training calibrates a model). Its multiply-adds per bp are counted (every conv block
 once per bp, as the fully convolutional scan computes them; the dense head once
 per window; both strands), and the machine's achievable fp32 FLOP/s is measured
 in the same run with a large torch matmul: ceiling = FLOP/s / FLOP per bp. Printed
@@ -200,13 +201,14 @@ def matmul_flops(device: torch.device, n: int, repeats: int) -> float:
 
 
 def scan_rate(model, genome: list, device: torch.device, out: Path) -> float:
-    """bp/s of one :func:`scan_genome` over ``genome`` (threshold 0.5, sites to ``out``)."""
+    """bp/s of one :func:`scan_genome` over ``genome`` as ``genocnn scan`` runs it (its default false-call
+    rate through the model's calibration, sites to ``out``)."""
     from genocnn.scanning import scan_genome
 
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    scan_genome(model, genome, out, threshold=0.5, device=device, progress=False)
+    scan_genome(model, genome, out, device=device, progress=False)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return sum(len(s) for _, s in genome) / (time.perf_counter() - start)
@@ -220,8 +222,14 @@ def speed(args: argparse.Namespace) -> None:
     if args.run:
         model = load_model(args.run, "cpu")
     else:
+        from genocnn.calibration import calibrate
+
         torch.manual_seed(0)
         model = build_model(Config().model, args.tasks, args.length).eval()
+        # calibrated as training does, so the scan calls sites at its default rate (a fixed threshold such as
+        # 0.5 would call every window of a random model: one run as long as each chunk)
+        codes = np.random.default_rng(args.seed).integers(1, 5, size=(2500, args.length)).astype(np.uint8)
+        model.calibration = calibrate(model, codes, 500_000, seed=args.seed)
     flop = flops_per_bp(model)
     print(f"model: {'run ' + args.run if args.run else 'default Config().model'}, {model.n_tasks} tasks, "
           f"L={model.length}: {flop / 1e3:.1f} kFLOP per bp (both strands; conv once per bp, head once per window)")

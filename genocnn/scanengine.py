@@ -28,6 +28,7 @@ without global pooling, batched naive windows.
 
 from __future__ import annotations
 
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import numpy as np
@@ -40,7 +41,7 @@ from .models import ConvNet
 from .sites import Runs
 from .tiling import fast_logits, naive_logits, plan
 
-__all__ = ["Engine", "distinct_columns", "expand_codes", "runs_on_device", "sliding_max", "text_codes"]
+__all__ = ["Engine", "distinct_columns", "expand_codes", "runs_on_device", "sliding_max", "strided_max", "text_codes"]
 
 #: Windows per block of conv, sliding max and head (flat models), by device type: on CPU the
 #: block's conv map and hidden layer stay in cache; on CUDA launches are large.
@@ -78,15 +79,19 @@ def expand_codes(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def sliding_max(x: torch.Tensor, width: int) -> torch.Tensor:
-    """Max over every run of ``width`` consecutive columns by log-doubling: (C, n) -> (C, n - width + 1).
+    """Max over every run of ``width`` consecutive columns: (C, n) -> (C, n - width + 1).
 
-    ``ceil(log2(width))`` elementwise maxima over the map instead of ``width`` per output.
+    On the CPU by log-doubling: ``ceil(log2(width))`` elementwise maxima over the map (each
+    vectorised, the map a block that stays in cache). On a GPU, where each pass over the map costs
+    memory bandwidth, in two reductions over strided views (:func:`strided_max`).
 
     Examples
     --------
     >>> sliding_max(torch.tensor([[1., 5, 2, 0, 3, 1]]), 3)
     tensor([[5., 5., 3., 3.]])
     """
+    if x.device.type != "cpu" and width > 2:
+        return strided_max(x, width)
     span = 1
     while span * 2 <= width:
         x = torch.maximum(x[:, : x.shape[1] - span], x[:, span:])
@@ -94,6 +99,27 @@ def sliding_max(x: torch.Tensor, width: int) -> torch.Tensor:
     if span < width:
         x = torch.maximum(x[:, : x.shape[1] - (width - span)], x[:, width - span :])
     return x
+
+
+def strided_max(x: torch.Tensor, width: int) -> torch.Tensor:
+    """:func:`sliding_max` in two passes: maxima of ``a ~ sqrt(width)`` neighbours, then of those ``a`` apart.
+
+    ``y[i] = max x[i : i + a]``, and the window ``x[i : i + width]`` is covered by ``y`` at
+    ``i, i + a, ..., i + (b - 1) a`` and ``i + width - a`` (overlaps do not change a maximum).
+
+    Examples
+    --------
+    >>> x = torch.randn(3, 300)
+    >>> all(torch.equal(strided_max(x, w), sliding_max(x, w)) for w in (3, 7, 16, 186))
+    True
+    """
+    x = x.contiguous()
+    a = max(2, round(width**0.5))
+    c, n = x.shape
+    y = x.as_strided((c, n - a + 1, a), (n, 1, 1)).amax(2)
+    b, m = (width - 1) // a, n - width + 1
+    z = y.as_strided((c, m, b), (y.shape[1], 1, a)).amax(2)
+    return torch.maximum(z, y[:, width - a : width - a + m], out=z)
 
 
 def distinct_columns(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -137,6 +163,7 @@ class _Flat:
     width: int  # conv positions in one window
     activation: nn.Module
     layers: list  # each Linear: (weight (out, in), -bias (out, 1)) for hidden ones (see _flat), bias for the last
+    linears: list  # each Linear as it is: (weight (out, in), bias (out,)), for the head with windows as rows
 
 
 def _flat(model: ConvNet) -> _Flat | None:
@@ -158,17 +185,18 @@ def _flat(model: ConvNet) -> _Flat | None:
     linears, mods = [], [m for m in model.head if not isinstance(m, (nn.Flatten, nn.Dropout))]
     for i, m in enumerate(mods):
         if isinstance(m, nn.Linear) and (i == len(mods) - 1 or isinstance(mods[i + 1], nn.ReLU)):
-            linears.append((m.weight.detach(), m.bias.detach()[:, None]))
+            linears.append((m.weight.detach(), m.bias.detach()))
         elif not isinstance(m, nn.ReLU):
             return None
     # relu(W h + c) = max(W h, -c) + c, and the + c moves into the next layer's bias: no bias pass per hidden layer
     layers, carry = [], None
     for i, (w, b) in enumerate(linears):
-        c = b if carry is None else b + w @ carry
+        c = b[:, None] if carry is None else b[:, None] + w @ carry
         layers.append((w, -c if i < len(linears) - 1 else c))
         carry = c
     span = conv.dilation[0] * (conv.kernel_size[0] - 1)
-    return _Flat(weight.contiguous(), bias.contiguous(), conv.dilation[0], model.length - span, activation, layers)
+    return _Flat(weight.contiguous(), bias.contiguous(), conv.dilation[0], model.length - span, activation, layers,
+                 linears)
 
 
 def runs_on_device(p: torch.Tensor, strand: torch.Tensor, threshold: float) -> Runs:
@@ -195,15 +223,47 @@ def runs_on_device(p: torch.Tensor, strand: torch.Tensor, threshold: float) -> R
     if k == 0:
         empty = np.zeros(0, np.int64)
         return Runs(empty, empty, np.zeros(0, np.float32), empty, np.zeros(0, np.int8))
-    run = torch.cumsum(edges[:-1] == 1, 0) - 1  # run index of each window (meaningful inside runs)
-    run_in, p_in = run[mask], p[mask]
-    best = torch.full((k,), -float("inf"), dtype=p.dtype, device=p.device).scatter_reduce(0, run_in, p_in, "amax")
-    hit = p_in == best[run_in]
-    where = torch.nonzero(mask)[:, 0]
-    best_at = torch.full((k,), len(p), dtype=torch.int64, device=p.device).scatter_reduce(
-        0, run_in[hit], where[hit], "amin")
-    out = [t.cpu().numpy() for t in (begin, end, best, best_at, strand[best_at])]
+    where = torch.nonzero(mask)[:, 0]  # the runs' windows, run after run
+    p_in = p.float()[where]
+    run_in = (torch.cumsum(edges[:-1] == 1, 0) - 1)[where]
+    # best of each run without atomics (one run can hold millions of windows): a running max of
+    # (run, value) keys, read at each run's last window; probabilities are >= 0, so their float32
+    # bit patterns sort as they do
+    key = (run_in << 32) | p_in.view(torch.int32).long()
+    last = torch.cumsum(end - begin, 0) - 1
+    best = (torch.cummax(key, 0).values[last] & 0xFFFFFFFF).to(torch.int32).view(torch.float32)
+    hits = where[p_in == best[run_in]]  # each run's first hit is its best window
+    best_at = hits[torch.searchsorted(hits, begin)]
+    out = [t.cpu().numpy() for t in (begin, end, best.to(p.dtype), best_at, strand[best_at])]
     return Runs(*out)
+
+
+def _head_columns(flat: _Flat, h: torch.Tensor) -> torch.Tensor:
+    """Logits (T, nb) of features ``h`` (F, nb), windows as columns (CPU: the hidden layers' blocks stay in
+    cache, and the head runs on distinct columns only: about half the windows repeat their left
+    neighbour's features)."""
+    h, group = distinct_columns(h)
+    for w, floor in flat.layers[:-1]:
+        h = torch.mm(w, h)
+        h = torch.maximum(h, floor, out=h)
+    w, bias = flat.layers[-1]
+    return torch.addmm(bias, w, h).index_select(1, group)
+
+
+def _head_rows(flat: _Flat, h: torch.Tensor) -> torch.Tensor:
+    """Logits (T, nb) of features ``h`` (F, nb), windows as rows (GPU: bias and ReLU in the matrix product's
+    epilogue, where this torch fuses them)."""
+    h = h.T
+    for w, b in flat.linears[:-1]:
+        h = _addmm_relu(b, h, w.T)
+    w, b = flat.linears[-1]
+    return torch.addmm(b, h, w.T).T
+
+
+def _addmm_relu(bias: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``relu(bias + a @ b)``, fused (cuBLASLt epilogue) where torch has ``_addmm_activation``."""
+    fused = getattr(torch, "_addmm_activation", None)
+    return fused(bias, a, b) if fused is not None else torch.addmm(bias, a, b).relu_()
 
 
 class Engine:
@@ -230,6 +290,7 @@ class Engine:
         self.rc = bool(model.config.rc_average)
         self._threads = torch.get_num_threads()
         self._pool = None
+        self._kernel = device.type == "cuda"  # windowmax's Triton kernel, until it fails to build
         if self.flat is not None and device.type == "cpu" and self._threads > 1:
             self._pool = ThreadPoolExecutor(self._threads, initializer=torch.set_num_threads, initargs=(1,))
             torch.set_num_threads(1)  # no OpenMP team beside the workers (its spinning threads would take their cores)
@@ -245,26 +306,37 @@ class Engine:
         return CHUNK.get(self.device.type, DEFAULT_CHUNK) * (self._threads if self._pool is not None else 1)
 
     def _flat_block(self, x: torch.Tensor, nb: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Forward and reverse logits (T, nb) of the first ``nb`` windows of ``x``: conv, sliding max, head."""
-        flat, stride = self.flat, self.stride
+        """Forward and reverse logits (T, nb) of the first ``nb`` windows of ``x``: conv, window max, head."""
+        flat = self.flat
         k = flat.weight.shape[2]
         m = x.shape[2] - flat.dilation * (k - 1)  # conv positions
         cols = x[0].as_strided((4, k, m), (x.stride(1), flat.dilation, 1)).reshape(4 * k, m)
         c = torch.mm(flat.weight.reshape(flat.weight.shape[0], -1), cols)  # the conv as one matmul
-        # max(c + bias) = max(c) + bias: the bias is added to the windows' maxima, not to the whole map
-        feat = flat.activation(sliding_max(c, flat.width)[:, : stride * (nb - 1) + 1 : stride] + flat.bias[:, None])
+        feat = self._features(c, nb)
         out = []
         for h in feat.chunk(2 if self.rc else 1):  # (F, nb) features of one strand
-            # on CPU about half the windows repeat their left neighbour's features (on CUDA, not measured:
-            # finding them costs a host sync per block there)
-            h, group = distinct_columns(h) if h.device.type == "cpu" else (h, None)
-            for w, floor in flat.layers[:-1]:
-                h = torch.mm(w, h)
-                h = torch.maximum(h, floor, out=h)
-            w, bias = flat.layers[-1]
-            logits = torch.addmm(bias, w, h)
-            out.append(logits if group is None else logits.index_select(1, group))
+            out.append(_head_columns(flat, h) if h.device.type == "cpu" else _head_rows(flat, h))
         return out[0], (out[1] if self.rc else None)
+
+    def _features(self, c: torch.Tensor, nb: int) -> torch.Tensor:
+        """The activation of each window's maximum of the conv map ``c`` (2F, positions) plus bias: (2F, nb).
+
+        The bias is added to the windows' maxima, not to the whole map (``max(c + b) = max(c) + b``),
+        and the activation, monotone, commutes with the max. On CUDA one Triton kernel does it all
+        (:func:`~genocnn.windowmax.window_max`).
+        """
+        flat, stride = self.flat, self.stride
+        if self._kernel:
+            try:
+                from .windowmax import window_max
+
+                relu = isinstance(flat.activation, nn.ReLU)
+                feat = window_max(c, flat.width, flat.bias, relu)[:, : stride * (nb - 1) + 1 : stride]
+                return feat if relu else flat.activation(feat)
+            except Exception as error:  # no Triton, or no compiler for it: the torch path below, same numbers
+                self._kernel = False
+                warnings.warn(f"scan: the GPU window-max kernel is unavailable ({error}); using torch's ops")
+        return flat.activation(sliding_max(c, flat.width)[:, : stride * (nb - 1) + 1 : stride] + flat.bias[:, None])
 
     @torch.inference_mode()
     def _block_scores(self, codes: torch.Tensor, a: int, nb: int, probs: torch.Tensor, strand: torch.Tensor) -> None:

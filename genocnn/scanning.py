@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -126,15 +128,69 @@ def _chunks(records: Iterable, length: int, stride: int, step: int) -> Iterator[
             g += 1
 
 
-def _scores(engine: Engine, chunk: _Chunk, seq) -> tuple[torch.Tensor, torch.Tensor]:
-    """Probabilities and strands (T, count) of one chunk, on the engine's device."""
-    length = engine.model.length
-    if chunk.chrom_length < length:  # one window, padded as one_hot pads
-        x, base = expand_codes(text_codes(fit_length(seq[0 : chunk.chrom_length], length)).to(engine.device))
+def _host_codes(chunk: _Chunk, seq, length: int, stride: int) -> torch.Tensor:
+    """1-byte codes (n,) uint8 on the host of one chunk's bases (a record shorter than ``length``: padded as
+    :func:`~genocnn.encode.one_hot` pads)."""
+    if chunk.chrom_length < length:
+        return text_codes(fit_length(seq[0 : chunk.chrom_length], length))
+    return text_codes(seq[chunk.first : chunk.first + stride * (chunk.count - 1) + length])
+
+
+def _read_ahead(chunks: Iterator[tuple[_Chunk, object]], engine: Engine, mine=lambda chunk: True,
+                thread: bool | None = None) -> Iterator[tuple[_Chunk, torch.Tensor]]:
+    """This process's chunks (``mine``) with their host codes, in order.
+
+    With ``thread`` (default: on CUDA) a worker thread reads and encodes them up to two chunks ahead
+    (into pinned memory on CUDA) while the device works on the chunk before, so the host's reading
+    and encoding costs no device time; otherwise they are read as they are needed (on the CPU the
+    engine's own threads take the cores). An error in the worker is raised here, at its chunk.
+    """
+    length, stride, pin = engine.model.length, engine.stride, engine.device.type == "cuda"
+    if not (pin if thread is None else thread):
+        yield from ((c, _host_codes(c, seq, length, stride)) for c, seq in chunks if mine(c))
+        return
+    done, stop = object(), threading.Event()
+    ready: queue.Queue = queue.Queue(maxsize=2)
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for c, seq in chunks:
+                if mine(c):
+                    codes = _host_codes(c, seq, length, stride)
+                    if not put((c, codes.pin_memory() if pin else codes)):
+                        return
+            put(done)
+        except BaseException as error:  # handed to the consumer, raised there
+            put(error)
+
+    worker = threading.Thread(target=work, name="genocnn-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while (item := ready.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+def _scores(engine: Engine, chunk: _Chunk, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilities and strands (T, count) of one chunk from its host codes, on the engine's device."""
+    codes = codes.to(engine.device, non_blocking=True)
+    if chunk.chrom_length < engine.model.length:  # one window
+        x, base = expand_codes(codes)
         fwd, rev = engine.short_logits(x)
         return engine.scores(fwd, rev, engine.window_scored(base, 1))
-    a = chunk.first
-    codes = text_codes(seq[a : a + engine.stride * (chunk.count - 1) + length]).to(engine.device)
     return engine.chunk_scores(codes, chunk.count)
 
 
@@ -205,9 +261,10 @@ def scan(
         with contextlib.ExitStack() as stack, evaluating(model, dev), torch.inference_mode():
             engine = stack.enter_context(contextlib.closing(Engine(model, stride, batch_size, dev)))
             step = max(stride, engine.chunk_size(chunk_size) // stride * stride)
-            for chunk, seq in _chunks(_records(fasta_or_sequences), model.length, stride, step):
+            for chunk, codes in _read_ahead(_chunks(_records(fasta_or_sequences), model.length, stride, step),
+                                            engine):
                 bar.set_postfix_str(chunk.chrom, refresh=False)
-                probs, strand = _scores(engine, chunk, seq)
+                probs, strand = _scores(engine, chunk, codes)
                 yield _block(engine, chunk, probs.T.cpu().numpy(), strand.T.cpu().numpy())
                 bar.update(chunk.advance)
     finally:
@@ -228,11 +285,10 @@ def _scan_calls(model: ConvNet, fasta, threshold: float, index: int, stride: int
         with contextlib.ExitStack() as stack, evaluating(model, dev), torch.inference_mode():
             engine = stack.enter_context(contextlib.closing(Engine(model, stride, batch_size, dev)))
             step = max(stride, engine.chunk_size(chunk_size) // stride * stride)
-            for chunk, seq in _chunks(_records(fasta), model.length, stride, step):
-                if chunk.g % world != rank:
-                    continue
+            chunks = _chunks(_records(fasta), model.length, stride, step)
+            for chunk, codes in _read_ahead(chunks, engine, lambda c: c.g % world == rank):
                 bar.set_postfix_str(chunk.chrom, refresh=False)
-                probs, strand = _scores(engine, chunk, seq)
+                probs, strand = _scores(engine, chunk, codes)
                 runs = runs_on_device(probs[index], strand[index], threshold)
                 values = probs[index].cpu().numpy() if track else None
                 if track and track_dir is not None:

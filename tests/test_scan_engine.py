@@ -93,13 +93,15 @@ def test_device_runs_match_the_host_site_caller():
     p[100:140] = float("nan")
     p[2000:2010] = 0.99  # ties: the first one is the summit
     strand = torch.tensor(rng.choice([-1, 1], size=5000), dtype=torch.int8)
-    runs = runs_on_device(p, strand, 0.9)
-    mask = (p >= 0.9).numpy()
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    assert runs.begin.tolist() == np.flatnonzero(edges == 1).tolist()
-    assert runs.end.tolist() == np.flatnonzero(edges == -1).tolist()
-    for b, e, best, at, s in zip(*runs):
-        assert best == p[b:e].max() and at == b + int(np.argmax(p[b:e].numpy())) and s == strand[at]
+    p[3000:3005] = 0.0  # the lowest probability, inside the one long run at threshold 0
+    for threshold in (0.0, 0.5, 0.9, 0.99):  # 0: two runs of thousands of windows (split by the NaN)
+        runs = runs_on_device(p, strand, threshold)
+        mask = (p >= threshold).numpy()
+        edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+        assert runs.begin.tolist() == np.flatnonzero(edges == 1).tolist()
+        assert runs.end.tolist() == np.flatnonzero(edges == -1).tolist()
+        for b, e, best, at, s in zip(*runs):
+            assert best == p[b:e].max() and at == b + int(np.argmax(p[b:e].numpy())) and s == strand[at]
 
 
 def test_scan_genome_calls_on_the_device_as_the_host_caller_does(tmp_path):
@@ -162,3 +164,80 @@ def test_worker_threads_give_the_same_scores_and_restore_the_thread_count():
     finally:
         torch.set_num_threads(before)
     np.testing.assert_array_equal(one, two)
+
+
+def test_head_with_windows_as_rows_matches_the_column_head():
+    # the GPU head (windows as rows, bias and ReLU fused) and the CPU one (columns, distinct columns)
+    from genocnn.scanengine import _flat, _head_columns, _head_rows
+
+    model = _default_model(tasks=4)
+    flat = _flat(model)
+    h = torch.relu(torch.randn(64, 500))
+    h[:, 100:140] = h[:, 99:100]  # repeated columns, as neighbouring windows give
+    torch.testing.assert_close(_head_rows(flat, h), _head_columns(flat, h), rtol=1e-5, atol=1e-5)
+
+
+def test_read_ahead_thread_gives_every_chunk_and_raises_a_reading_error(tmp_path):
+    from genocnn.errors import GenocnnError
+    from genocnn.scanning import _chunks, _read_ahead, _records
+
+    import threading
+
+    model = _default_model(length=100, tasks=2)
+    genome = write_fa(tmp_path / "g.fa", [("chr1", _dna(3000, 1)), ("chr2", _dna(90, 2)), ("chr3", _dna(2500, 3))])
+    engine = Engine(model, 1, 256, torch.device("cpu"))
+    try:
+        def chunks(path):
+            return _chunks(_records(path), model.length, 1, 700)
+
+        inline = list(_read_ahead(chunks(genome), engine, thread=False))
+        ahead = list(_read_ahead(chunks(genome), engine, thread=True))
+        assert [c for c, _ in ahead] == [c for c, _ in inline] and len(inline) == 10
+        assert all(torch.equal(a, b) for (_, a), (_, b) in zip(ahead, inline))
+        odd = list(_read_ahead(chunks(genome), engine, lambda c: c.g % 2 == 1, thread=True))
+        assert [c.g for c, _ in odd] == [1, 3, 5, 7, 9]
+        # stopping early ends the worker
+        reader = _read_ahead(chunks(genome), engine, thread=True)
+        next(reader)
+        reader.close()
+        assert not any(t.name == "genocnn-read-ahead" for t in threading.enumerate())
+        # a bad base in the third record (read through the .fai, chunk by chunk) is raised at its chunk
+        third = _dna(2500, 3)
+        bad = write_fa(tmp_path / "bad.fa", [("chr1", _dna(3000, 1)), ("chr2", _dna(90, 2)),
+                                             ("chr3", third[:1500] + "J" + third[1501:])])
+        seen = []
+        with pytest.raises(GenocnnError, match="chr3"):
+            for c, _ in _read_ahead(chunks(bad), engine, thread=True):
+                seen.append(c.chrom)
+        assert "chr1" in seen
+    finally:
+        engine.close()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_scan_matches_the_cpu_scan(tmp_path):
+    from genocnn.scanengine import strided_max
+
+    c = torch.randn(128, 5000, device="cuda")
+    bias = torch.randn(128, device="cuda")
+    for width in (3, 7, 186, 300):
+        assert torch.equal(strided_max(c, width), sliding_max(c.cpu(), width).cuda())
+    engine = Engine(_default_model(tasks=2).cuda(), 1, 256, torch.device("cuda"))
+    feat = engine._features(c, 5000 - engine.flat.width + 1)
+    assert engine._kernel  # the Triton kernel ran
+    torch.testing.assert_close(feat, torch.relu(sliding_max(c, engine.flat.width) + engine.flat.bias[:, None]),
+                               rtol=0, atol=0)
+    model = _default_model(length=100, tasks=2)
+    records = [("chr1", _dna(300_000, 5)), ("chr2", _dna(150, 6)), ("tiny", "ACGTACGTAA")]
+    cpu = np.concatenate([b.probs for b in scan(model, records, progress=False)])
+    gpu = np.concatenate([b.probs for b in scan(model.cuda(), records, device="cuda", progress=False)])
+    np.testing.assert_allclose(gpu, cpu, rtol=0, atol=1e-5)
+    threshold = float(np.nanquantile(cpu[:, 1], 0.99))
+    fa = write_fa(tmp_path / "g.fa", records)
+    on_gpu = scan_genome(model, fa, tmp_path / "gpu.bed", threshold=threshold, task=1, device="cuda", progress=False)
+    on_cpu = scan_genome(model.cpu(), fa, tmp_path / "cpu.bed", threshold=threshold, task=1, device="cpu",
+                         progress=False)
+    assert len(on_cpu) > 10
+    a, b = (set(t[["chrom", "start", "end"]].itertuples(index=False)) for t in (on_cpu, on_gpu))
+    assert len(a & b) >= 0.99 * max(len(a), len(b))  # a window within 1e-5 of the threshold may flip
