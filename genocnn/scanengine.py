@@ -5,7 +5,7 @@ A chunk of a record goes to the device as 1-byte codes (:func:`expand_codes`
 one-hot encodes them there, with :func:`~genocnn.encode.one_hot`'s numbers); what
 comes back is either every window's probabilities (:meth:`Engine.chunk_scores`) or,
 for a genome scan, only the runs of windows at or above a threshold
-(:func:`runs_on_device`) and optionally one task's track as float32.
+(:mod:`genocnn.scanruns`) and optionally one task's track as float32.
 
 Logits (:meth:`Engine.logits`)
 ------------------------------
@@ -38,10 +38,9 @@ from torch import nn
 
 from .encode import MIN_BASE_FRACTION, codes_to_one_hot, encode_codes, is_base_code, reverse_complement
 from .models import ConvNet
-from .sites import Runs
 from .tiling import fast_logits, naive_logits, plan
 
-__all__ = ["Engine", "distinct_columns", "expand_codes", "runs_on_device", "sliding_max", "strided_max", "text_codes"]
+__all__ = ["Engine", "distinct_columns", "expand_codes", "sliding_max", "strided_max", "text_codes"]
 
 #: Windows per block of conv, sliding max and head (flat models), by device type: on CPU the
 #: block's conv map and hidden layer stay in cache; on CUDA launches are large.
@@ -197,45 +196,6 @@ def _flat(model: ConvNet) -> _Flat | None:
     span = conv.dilation[0] * (conv.kernel_size[0] - 1)
     return _Flat(weight.contiguous(), bias.contiguous(), conv.dilation[0], model.length - span, activation, layers,
                  linears)
-
-
-def runs_on_device(p: torch.Tensor, strand: torch.Tensor, threshold: float) -> Runs:
-    """Runs of ``p >= threshold`` (NaN never is), found on ``p``'s device; only the runs are copied back.
-
-    Parameters
-    ----------
-    p : torch.Tensor, shape (n,)
-        One task's probabilities.
-    strand : torch.Tensor, shape (n,), int8
-    threshold : float
-
-    Examples
-    --------
-    >>> p = torch.tensor([.1, .7, .9, .2, .6])
-    >>> r = runs_on_device(p, torch.ones(5, dtype=torch.int8), 0.5)
-    >>> r.begin.tolist(), r.end.tolist(), r.best_at.tolist()
-    ([1, 4], [3, 5], [2, 4])
-    """
-    mask = p >= threshold
-    edges = torch.diff(F.pad(mask.to(torch.int8), (1, 1)))
-    begin, end = torch.nonzero(edges == 1)[:, 0], torch.nonzero(edges == -1)[:, 0]
-    k = len(begin)
-    if k == 0:
-        empty = np.zeros(0, np.int64)
-        return Runs(empty, empty, np.zeros(0, np.float32), empty, np.zeros(0, np.int8))
-    where = torch.nonzero(mask)[:, 0]  # the runs' windows, run after run
-    p_in = p.float()[where]
-    run_in = (torch.cumsum(edges[:-1] == 1, 0) - 1)[where]
-    # best of each run without atomics (one run can hold millions of windows): a running max of
-    # (run, value) keys, read at each run's last window; probabilities are >= 0, so their float32
-    # bit patterns sort as they do
-    key = (run_in << 32) | p_in.view(torch.int32).long()
-    last = torch.cumsum(end - begin, 0) - 1
-    best = (torch.cummax(key, 0).values[last] & 0xFFFFFFFF).to(torch.int32).view(torch.float32)
-    hits = where[p_in == best[run_in]]  # each run's first hit is its best window
-    best_at = hits[torch.searchsorted(hits, begin)]
-    out = [t.cpu().numpy() for t in (begin, end, best.to(p.dtype), best_at, strand[best_at])]
-    return Runs(*out)
 
 
 def _head_columns(flat: _Flat, h: torch.Tensor) -> torch.Tensor:

@@ -33,10 +33,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -53,7 +51,8 @@ from .fasta import DNA_LETTERS, dna_problem, iter_records, read_fasta
 from .genome import open_genome
 from .inference import evaluating, model_device
 from .models import ConvNet, task_index
-from .scanengine import Engine, expand_codes, runs_on_device, text_codes
+from .scanengine import Engine, expand_codes, text_codes
+from .scanruns import PendingRuns
 from .thresholds import resolve_threshold
 from .sites import Runs, ScanBlock, SiteCaller, call_sites, write_bed
 from .tracks import BedGraphTrack, BigWigTrack, chrom_sizes, write_bedgraph
@@ -136,57 +135,15 @@ def _host_codes(chunk: _Chunk, seq, length: int, stride: int) -> torch.Tensor:
     return text_codes(seq[chunk.first : chunk.first + stride * (chunk.count - 1) + length])
 
 
-def _read_ahead(chunks: Iterator[tuple[_Chunk, object]], engine: Engine, mine=lambda chunk: True,
-                thread: bool | None = None) -> Iterator[tuple[_Chunk, torch.Tensor]]:
-    """This process's chunks (``mine``) with their host codes, in order.
+def _scores(engine: Engine, chunk: _Chunk, seq) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilities and strands (T, count) of one chunk of record ``seq``, on the engine's device.
 
-    With ``thread`` (default: on CUDA) a worker thread reads and encodes them up to two chunks ahead
-    (into pinned memory on CUDA) while the device works on the chunk before, so the host's reading
-    and encoding costs no device time; otherwise they are read as they are needed (on the CPU the
-    engine's own threads take the cores). An error in the worker is raised here, at its chunk.
+    On CUDA the codes are copied from pinned memory, so the host goes on (reading and encoding the
+    next chunk) while the device still works on this one.
     """
-    length, stride, pin = engine.model.length, engine.stride, engine.device.type == "cuda"
-    if not (pin if thread is None else thread):
-        yield from ((c, _host_codes(c, seq, length, stride)) for c, seq in chunks if mine(c))
-        return
-    done, stop = object(), threading.Event()
-    ready: queue.Queue = queue.Queue(maxsize=2)
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for c, seq in chunks:
-                if mine(c):
-                    codes = _host_codes(c, seq, length, stride)
-                    if not put((c, codes.pin_memory() if pin else codes)):
-                        return
-            put(done)
-        except BaseException as error:  # handed to the consumer, raised there
-            put(error)
-
-    worker = threading.Thread(target=work, name="genocnn-read-ahead", daemon=True)
-    worker.start()
-    try:
-        while (item := ready.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join()
-
-
-def _scores(engine: Engine, chunk: _Chunk, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Probabilities and strands (T, count) of one chunk from its host codes, on the engine's device."""
-    codes = codes.to(engine.device, non_blocking=True)
+    codes = _host_codes(chunk, seq, engine.model.length, engine.stride)
+    if engine.device.type == "cuda":
+        codes = codes.pin_memory().to(engine.device, non_blocking=True)
     if chunk.chrom_length < engine.model.length:  # one window
         x, base = expand_codes(codes)
         fwd, rev = engine.short_logits(x)
@@ -261,10 +218,9 @@ def scan(
         with contextlib.ExitStack() as stack, evaluating(model, dev), torch.inference_mode():
             engine = stack.enter_context(contextlib.closing(Engine(model, stride, batch_size, dev)))
             step = max(stride, engine.chunk_size(chunk_size) // stride * stride)
-            for chunk, codes in _read_ahead(_chunks(_records(fasta_or_sequences), model.length, stride, step),
-                                            engine):
+            for chunk, seq in _chunks(_records(fasta_or_sequences), model.length, stride, step):
                 bar.set_postfix_str(chunk.chrom, refresh=False)
-                probs, strand = _scores(engine, chunk, codes)
+                probs, strand = _scores(engine, chunk, seq)
                 yield _block(engine, chunk, probs.T.cpu().numpy(), strand.T.cpu().numpy())
                 bar.update(chunk.advance)
     finally:
@@ -286,18 +242,31 @@ def _scan_calls(model: ConvNet, fasta, threshold: float, index: int, stride: int
             engine = stack.enter_context(contextlib.closing(Engine(model, stride, batch_size, dev)))
             step = max(stride, engine.chunk_size(chunk_size) // stride * stride)
             chunks = _chunks(_records(fasta), model.length, stride, step)
-            for chunk, codes in _read_ahead(chunks, engine, lambda c: c.g % world == rank):
+            pending: tuple[_Chunk, PendingRuns] | None = None
+            # one chunk in flight: its runs (and track values) are read back while the device
+            # already scores the next one (see PendingRuns)
+            for chunk, seq in chunks:
+                if chunk.g % world != rank:
+                    continue
                 bar.set_postfix_str(chunk.chrom, refresh=False)
-                probs, strand = _scores(engine, chunk, codes)
-                runs = runs_on_device(probs[index], strand[index], threshold)
-                values = probs[index].cpu().numpy() if track else None
-                if track and track_dir is not None:
-                    np.save(os.path.join(track_dir, f"{chunk.g}.npy"), values)
-                    values = None
-                yield chunk, runs, values
+                probs, strand = _scores(engine, chunk, seq)
+                if pending is not None:
+                    yield _finished(*pending, track_dir)
+                pending = chunk, PendingRuns(probs[index], strand[index], threshold, values=track)
                 bar.update(chunk.advance * world)
+            if pending is not None:
+                yield _finished(*pending, track_dir)
     finally:
         bar.close()
+
+
+def _finished(chunk: _Chunk, pending: PendingRuns, track_dir: str | None) -> tuple[_Chunk, Runs, np.ndarray | None]:
+    """A chunk's runs and track values, once back on the host (the values saved in ``track_dir`` when given)."""
+    runs, values = pending.result(), pending.values
+    if values is not None and track_dir is not None:
+        np.save(os.path.join(track_dir, f"{chunk.g}.npy"), values)
+        values = None
+    return chunk, runs, values
 
 
 def _merged(rank: int, world: int, mine: list, track_dir: str | None

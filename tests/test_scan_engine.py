@@ -9,13 +9,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from genocnn.config import Config
 from genocnn.encode import one_hot, reverse_complement
 from genocnn.models import build_model
-from genocnn.scanengine import Engine, distinct_columns, expand_codes, runs_on_device, sliding_max, text_codes
+from genocnn.scanengine import Engine, distinct_columns, expand_codes, sliding_max, text_codes
+from genocnn.scanruns import runs_on_device
 from genocnn.scanning import call_sites, scan, scan_genome, write_bedgraph
 from genocnn.tiling import naive_logits
 
@@ -177,50 +179,12 @@ def test_head_with_windows_as_rows_matches_the_column_head():
     torch.testing.assert_close(_head_rows(flat, h), _head_columns(flat, h), rtol=1e-5, atol=1e-5)
 
 
-def test_read_ahead_thread_gives_every_chunk_and_raises_a_reading_error(tmp_path):
-    from genocnn.errors import GenocnnError
-    from genocnn.scanning import _chunks, _read_ahead, _records
-
-    import threading
-
-    model = _default_model(length=100, tasks=2)
-    genome = write_fa(tmp_path / "g.fa", [("chr1", _dna(3000, 1)), ("chr2", _dna(90, 2)), ("chr3", _dna(2500, 3))])
-    engine = Engine(model, 1, 256, torch.device("cpu"))
-    try:
-        def chunks(path):
-            return _chunks(_records(path), model.length, 1, 700)
-
-        inline = list(_read_ahead(chunks(genome), engine, thread=False))
-        ahead = list(_read_ahead(chunks(genome), engine, thread=True))
-        assert [c for c, _ in ahead] == [c for c, _ in inline] and len(inline) == 10
-        assert all(torch.equal(a, b) for (_, a), (_, b) in zip(ahead, inline))
-        odd = list(_read_ahead(chunks(genome), engine, lambda c: c.g % 2 == 1, thread=True))
-        assert [c.g for c, _ in odd] == [1, 3, 5, 7, 9]
-        # stopping early ends the worker
-        reader = _read_ahead(chunks(genome), engine, thread=True)
-        next(reader)
-        reader.close()
-        assert not any(t.name == "genocnn-read-ahead" for t in threading.enumerate())
-        # a bad base in the third record (read through the .fai, chunk by chunk) is raised at its chunk
-        third = _dna(2500, 3)
-        bad = write_fa(tmp_path / "bad.fa", [("chr1", _dna(3000, 1)), ("chr2", _dna(90, 2)),
-                                             ("chr3", third[:1500] + "J" + third[1501:])])
-        seen = []
-        with pytest.raises(GenocnnError, match="chr3"):
-            for c, _ in _read_ahead(chunks(bad), engine, thread=True):
-                seen.append(c.chrom)
-        assert "chr1" in seen
-    finally:
-        engine.close()
-
-
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_scan_matches_the_cpu_scan(tmp_path):
     from genocnn.scanengine import strided_max
 
     c = torch.randn(128, 5000, device="cuda")
-    bias = torch.randn(128, device="cuda")
     for width in (3, 7, 186, 300):
         assert torch.equal(strided_max(c, width), sliding_max(c.cpu(), width).cuda())
     engine = Engine(_default_model(tasks=2).cuda(), 1, 256, torch.device("cuda"))
@@ -235,9 +199,44 @@ def test_cuda_scan_matches_the_cpu_scan(tmp_path):
     np.testing.assert_allclose(gpu, cpu, rtol=0, atol=1e-5)
     threshold = float(np.nanquantile(cpu[:, 1], 0.99))
     fa = write_fa(tmp_path / "g.fa", records)
-    on_gpu = scan_genome(model, fa, tmp_path / "gpu.bed", threshold=threshold, task=1, device="cuda", progress=False)
+    on_gpu = scan_genome(model, fa, tmp_path / "gpu.bed", threshold=threshold, task=1, device="cuda", progress=False,
+                         bedgraph=tmp_path / "gpu.bedgraph", chunk_size=50_000)  # several chunks in flight
     on_cpu = scan_genome(model.cpu(), fa, tmp_path / "cpu.bed", threshold=threshold, task=1, device="cpu",
-                         progress=False)
+                         progress=False, bedgraph=tmp_path / "cpu.bedgraph")
+    tracks = [pd.read_csv(tmp_path / f"{d}.bedgraph", sep="\t", header=None, skiprows=1) for d in ("cpu", "gpu")]
+    assert len(tracks[0]) > 1000 and tracks[1][[0, 1, 2]].equals(tracks[0][[0, 1, 2]])
+    np.testing.assert_allclose(tracks[1][3], tracks[0][3], atol=1e-4)  # written with 5 significant digits
     assert len(on_cpu) > 10
     a, b = (set(t[["chrom", "start", "end"]].itertuples(index=False)) for t in (on_cpu, on_gpu))
     assert len(a & b) >= 0.99 * max(len(a), len(b))  # a window within 1e-5 of the threshold may flip
+
+
+@pytest.mark.parametrize("max_runs", [2**16, 8])  # 8: more runs than the fixed outputs hold, redone at once
+def test_deferred_runs_match_the_direct_ones(monkeypatch, max_runs):
+    import genocnn.scanruns as se
+
+    monkeypatch.setattr(se, "MAX_RUNS", max_runs)
+    rng = np.random.default_rng(1)
+    p = torch.tensor(rng.random(4000), dtype=torch.float32)
+    p[:50] = 0.95  # a run at the very start, and one at the very end
+    p[-30:] = 0.97
+    p[600:700] = float("nan")
+    p[1000:1010] = 0.99  # ties
+    strand = torch.tensor(rng.choice([-1, 1], size=4000), dtype=torch.int8)
+    for threshold in (0.0, 0.5, 0.9, 0.995, 2.0):
+        direct = runs_on_device(p, strand, threshold)
+        pending = se.PendingRuns(p, strand, threshold, values=True, defer=True)
+        deferred = pending.result()
+        for a, b in zip(deferred, direct):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+        np.testing.assert_array_equal(pending.values, p.numpy())
+
+
+def test_running_max_and_min_in_rows_equal_torch_scans():
+    from genocnn.scanruns import running
+
+    x = torch.randint(-(2**40), 2**40, (10_007,))
+    for width in (1, 7, 1024, 20_000):
+        assert torch.equal(running(torch.maximum, x, width), torch.cummax(x, 0).values)
+        assert torch.equal(running(torch.minimum, x, width), torch.cummin(x, 0).values)
+    assert running(torch.maximum, x[:0]).shape == (0,)
