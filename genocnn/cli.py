@@ -423,12 +423,37 @@ def _interrupted(signum, frame):
     raise KeyboardInterrupt  # SIGTERM unwinds as Ctrl-C does: temporary outputs are removed
 
 
+def _click_errors() -> tuple[type, type, type | tuple]:
+    """click's ``UsageError``, ``ClickException`` and ``NoArgsIsHelpError`` (or ``()`` where click has none),
+    from whichever click typer uses: its own copy (typer 0.2x) or the click package."""
+    mro = typer.BadParameter.__mro__
+    usage = next(c for c in mro if c.__name__ == "UsageError")
+    base = next(c for c in mro if c.__name__ == "ClickException")
+    return usage, base, getattr(sys.modules[usage.__module__], "NoArgsIsHelpError", ())
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: click's usage errors, too, as one ``genocnn: error:`` line (exit 2)."""
     import signal
 
     signal.signal(signal.SIGTERM, _interrupted)
-    app(prog_name="genocnn")
+    usage_error, click_error, no_args = _click_errors()
+    try:
+        code = app(prog_name="genocnn", standalone_mode=False)
+    except no_args as exc:  # `genocnn` alone: the help
+        exc.show()
+        sys.exit(exc.exit_code)
+    except usage_error as exc:  # a bad option value, a missing argument, an unknown command
+        where = exc.ctx.command_path if exc.ctx is not None else "genocnn"
+        typer.echo(f"genocnn: error: {exc.format_message()} (see '{where} --help')", err=True)
+        sys.exit(2)
+    except click_error as exc:
+        typer.echo(f"genocnn: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted!", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -200,3 +200,30 @@ def test_scan_names_the_position_of_a_bad_character(cli_run, tmp_path):
     out = tmp_path / "sites.bed"
     assert_user_error(cli("scan", cli_run, genome, "--out", out, "--threshold", 0.5, "--quiet"),
                       "record 'chr1' at position 31235", [out])
+
+
+def test_usage_errors_are_one_line_from_the_console_script(tmp_path):
+    """click's own errors (bad option values, missing arguments, unknown commands) through ``python -m genocnn``."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    cases = [
+        (["scan", "--threads", "0", "RUN", "genome.fa", "--out", "x.bed"], "Invalid value for '--threads'",
+         "genocnn scan --help"),
+        (["train", "--seed", "abc", "--pos", "p.fa", "--out", "run"], "Invalid value for '--seed'",
+         "genocnn train --help"),
+        (["trian"], "No such command 'trian'", "genocnn --help"),
+        (["predict", "--bogus"], "No such option: --bogus", "genocnn predict --help"),
+    ]
+    for args, message, hint in cases:
+        result = subprocess.run([sys.executable, "-m", "genocnn", *args], cwd=tmp_path, capture_output=True,
+                                text=True, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1, result.stderr
+        assert lines[0].startswith("genocnn: error: ") and message in lines[0] and hint in lines[0]
+        assert not list(tmp_path.iterdir())  # nothing written
+    done = subprocess.run([sys.executable, "-m", "genocnn", "config", "list"], capture_output=True, text=True,
+                          cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0 and "default" in done.stdout
