@@ -176,7 +176,8 @@ def _move_into(tmp: Path, target: Path) -> None:
 
 def check_outputs(outputs: dict[str, str | os.PathLike | None], inputs: dict[str, str | os.PathLike | None],
                   run: str | os.PathLike | None = None) -> None:
-    """Refuse outputs that would overwrite an input, a file of the run directory, or each other.
+    """Refuse outputs that would overwrite an input, a file of the run directory, or each other, and
+    directories given where a file is written.
 
     Parameters
     ----------
@@ -198,6 +199,10 @@ def check_outputs(outputs: dict[str, str | os.PathLike | None], inputs: dict[str
     Traceback (most recent call last):
     ...
     genocnn.errors.GenocnnError: --out a.fa is also the input (SEQS); choose another name
+    >>> check_outputs({"--out": "results/"}, {"SEQS": "a.fa"})
+    Traceback (most recent call last):
+    ...
+    genocnn.errors.GenocnnError: --out results/ is a directory; give a file name
     """
     from .rundir import LOCK_FILE, RUN_FILES
 
@@ -213,6 +218,8 @@ def check_outputs(outputs: dict[str, str | os.PathLike | None], inputs: dict[str
             continue
         if str(path) in ("", "-"):
             raise GenocnnError(f"{flag}: give a file name (got {str(path)!r})")
+        if str(path).endswith(("/", os.sep)) or Path(path).is_dir():
+            raise GenocnnError(f"{flag} {path} is a directory; give a file name")
         target = key(path)
         if target in protected:
             what = protected[target]

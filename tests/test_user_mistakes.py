@@ -227,3 +227,12 @@ def test_usage_errors_are_one_line_from_the_console_script(tmp_path):
     done = subprocess.run([sys.executable, "-m", "genocnn", "config", "list"], capture_output=True, text=True,
                           cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0 and "default" in done.stdout
+
+
+def test_file_outputs_given_as_a_directory_are_refused(cli_run, tiny_fastas, tmp_path):
+    pos, _ = tiny_fastas
+    existing = tmp_path / "results"
+    existing.mkdir()
+    assert_user_error(cli("predict", cli_run, pos, "--out", existing), "is a directory")
+    assert_user_error(cli("scan", cli_run, pos, "--out", existing, "--quiet"), "is a directory")
+    assert list(tmp_path.iterdir()) == [existing] and not list(existing.iterdir())
