@@ -200,7 +200,8 @@ def build_store(
             else:
                 data = _bed_data(bed, genome, length, max_length, negatives, negatives_per_positive, seed, skip_bad)
                 options.update(skip_bad=skip_bad)
-            options.update(negatives=negatives, negatives_per_positive=negatives_per_positive, seed=seed)
+            made = negatives if pos is None else ("file" if neg is not None else "shuffle")  # what was used
+            options.update(negatives=made, negatives_per_positive=negatives_per_positive, seed=seed)
             _write_dataset(tmp, data)
             n, L, tasks = len(data), data.length, data.tasks
         sources = store_sources(fasta=fasta, labels=labels, pos=pos, neg=neg, bed=bed, genome=genome)

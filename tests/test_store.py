@@ -260,3 +260,12 @@ def test_prepare_shows_the_notes_on_bed_intervals(tmp_path):
             "chr2 11950-12100, chr2 is 12000 bp)") in result.stderr, result.stderr
     assert f"genocnn: warning: {bed}: 1 window(s) run off a chromosome end and were padded with N" in result.stderr
     assert len(open_store(tmp_path / "store")) == 2 * 14
+
+
+def test_prepare_records_the_negatives_it_used(tmp_path, tiny_fastas):
+    pos, neg = tiny_fastas
+    for name, args, made in (("shuffled", [], "shuffle"), ("given", ["--neg", str(neg)], "file")):
+        result = CliRunner().invoke(app, ["prepare", "--pos", str(pos), *args, "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        options = json.loads((tmp_path / name / "manifest.json").read_text())["options"]
+        assert options["negatives"] == made
