@@ -16,13 +16,20 @@ the max of the conv map over the positions the window covers, partial
 folded into it in eval mode; the reverse strand as a second set of filters, the
 forward filters reverse-complemented, whose map read in forward coordinates
 covers the same positions), one sliding max of width ``C`` (the conv positions
-in a window) by log-doubling (:func:`sliding_max`: ``log2 C`` elementwise
-maxima, not ``C`` per position), the activation (monotone, so it commutes with
-the max), and the dense head per window, in blocks of :data:`BLOCK`
-windows (features as columns: no transposes). On CPU the head runs once per
-run of neighbouring windows with identical features (:func:`distinct_columns`:
-about half of them, since a filter's window maximum rarely changes in one
-step). Other models use :func:`genocnn.tiling.fast_logits` (pooling tree) or,
+in a window), the activation (monotone, so it commutes with the max), and the
+dense head per window, in blocks of :data:`BLOCK` windows.
+
+- On CPU the max is by log-doubling (:func:`sliding_max`: ``log2 C``
+  elementwise maxima, not ``C`` per position), the head takes features as
+  columns (no transposes) and runs once per run of neighbouring windows with
+  identical features (:func:`distinct_columns`: about half of them, since a
+  filter's window maximum rarely changes in one step).
+- On CUDA one Triton kernel takes the max, bias and ReLU in about three
+  memory passes (:func:`genocnn.windowmax.window_max`; :func:`strided_max`
+  where it cannot be built), and the head takes windows as rows, its bias and
+  ReLU fused into the matrix product.
+
+Other models use :func:`genocnn.tiling.fast_logits` (pooling tree) or,
 without global pooling, batched naive windows.
 """
 
@@ -31,7 +38,7 @@ from __future__ import annotations
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-import numpy as np
+
 import torch
 import torch.nn.functional as F
 from torch import nn
