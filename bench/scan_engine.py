@@ -33,17 +33,6 @@ from genocnn.encode import encode_codes  # noqa: E402
 from genocnn.models import build_model  # noqa: E402
 
 
-def doubling(x: torch.Tensor, width: int) -> torch.Tensor:
-    """The CPU's sliding max (log-doubling), forced on any device."""
-    span = 1
-    while span * 2 <= width:
-        x = torch.maximum(x[:, : x.shape[1] - span], x[:, span:])
-        span *= 2
-    if span < width:
-        x = torch.maximum(x[:, : x.shape[1] - (width - span)], x[:, width - span :])
-    return x
-
-
 def timed(engine: se.Engine, codes: torch.Tensor, count: int, repeats: int) -> tuple[float, torch.Tensor]:
     with torch.inference_mode():
         probs, _ = engine.chunk_scores(codes, count)  # warm-up (kernel build, allocator)
@@ -71,7 +60,7 @@ def main() -> None:
     text = np.frombuffer(b"ACGT", np.uint8)[np.random.default_rng(0).integers(0, 4, count + 199)].tobytes().decode()
     codes = torch.from_numpy(encode_codes(text, len(text))[0]).cuda()
     rows, keep = [], se.sliding_max
-    for name, max_fn, kernel in [("torch ops, log-doubling max", doubling, False),
+    for name, max_fn, kernel in [("torch ops, log-doubling max", se.doubling_max, False),
                                  ("torch ops, strided max (fallback)", keep, False),
                                  ("Triton window max (default)", keep, True)]:
         se.sliding_max = max_fn

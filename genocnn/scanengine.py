@@ -47,7 +47,7 @@ from .encode import MIN_BASE_FRACTION, codes_to_one_hot, encode_codes, is_base_c
 from .models import ConvNet
 from .tiling import fast_logits, naive_logits, plan
 
-__all__ = ["Engine", "distinct_columns", "expand_codes", "sliding_max", "strided_max", "text_codes"]
+__all__ = ["Engine", "distinct_columns", "doubling_max", "expand_codes", "sliding_max", "strided_max", "text_codes"]
 
 #: Windows per block of conv, sliding max and head (flat models), by device type: on CPU the
 #: block's conv map and hidden layer stay in cache; on CUDA launches are large.
@@ -98,6 +98,11 @@ def sliding_max(x: torch.Tensor, width: int) -> torch.Tensor:
     """
     if x.device.type != "cpu" and width > 2:
         return strided_max(x, width)
+    return doubling_max(x, width)
+
+
+def doubling_max(x: torch.Tensor, width: int) -> torch.Tensor:
+    """:func:`sliding_max` by log-doubling on any device: ``ceil(log2(width))`` elementwise maxima."""
     span = 1
     while span * 2 <= width:
         x = torch.maximum(x[:, : x.shape[1] - span], x[:, span:])
