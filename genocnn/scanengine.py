@@ -213,13 +213,14 @@ def _flat(model: ConvNet) -> _Flat | None:
 def _head_columns(flat: _Flat, h: torch.Tensor) -> torch.Tensor:
     """Logits (T, nb) of features ``h`` (F, nb), windows as columns (CPU: the hidden layers' blocks stay in
     cache, and the head runs on distinct columns only: about half the windows repeat their left
-    neighbour's features)."""
-    h, group = distinct_columns(h)
+    neighbour's features; other non-CUDA devices: every column, finding them would wait for the device)."""
+    h, group = distinct_columns(h) if h.device.type == "cpu" else (h, None)
     for w, floor in flat.layers[:-1]:
         h = torch.mm(w, h)
         h = torch.maximum(h, floor, out=h)
     w, bias = flat.layers[-1]
-    return torch.addmm(bias, w, h).index_select(1, group)
+    logits = torch.addmm(bias, w, h)
+    return logits if group is None else logits.index_select(1, group)
 
 
 def _head_rows(flat: _Flat, h: torch.Tensor) -> torch.Tensor:
@@ -287,7 +288,7 @@ class Engine:
         feat = self._features(c, nb)
         out = []
         for h in feat.chunk(2 if self.rc else 1):  # (F, nb) features of one strand
-            out.append(_head_columns(flat, h) if h.device.type == "cpu" else _head_rows(flat, h))
+            out.append(_head_rows(flat, h) if h.device.type == "cuda" else _head_columns(flat, h))
         return out[0], (out[1] if self.rc else None)
 
     def _features(self, c: torch.Tensor, nb: int) -> torch.Tensor:
