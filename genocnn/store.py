@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import Dataset, choose_length, is_mapped, load_bed, load_pos_neg, read_label_codes
+from .data import Dataset, choose_length, load_bed, load_pos_neg, read_label_codes
 from .encode import PAD, fit_length
 from .encode import _CODE_OF_BYTE  # noqa: PLC2701 (the one byte -> code table)
 from .errors import GenocnnError
