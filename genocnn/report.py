@@ -200,7 +200,6 @@ def _motif_rows(exported: pd.DataFrame, logos: dict[str, Path]) -> list[str]:
         motif = (f'<b>{esc(str(r["motif"]))}</b><br><span class="seq">{esc(str(r["consensus"]))}</span>'
                  f'<br><span class="small">{esc(_text(r["sites"]))} sites, {_num(r["ic"])} bits</span>')
         match = _match_cell(r)
-        task = f'<br><span class="small">{esc(str(r["task"]))}</span>' if "task" in r else ""
         logo = logos.get(r["motif"])
         img = (f'<img class="logo" alt="logo of {esc(str(r["motif"]))}" src="{_data_uri(Path(logo).read_bytes())}">'
                if logo is not None and Path(logo).is_file() else "")

@@ -175,7 +175,6 @@ def test_motifs_from_sequences_shorter_than_the_filters(cli_run, tmp_path):
 
 def test_all_n_sequences_refused_and_some_n_warned(tiny_fastas, tmp_path):
     from genocnn.data import load_pos_neg
-    from genocnn.errors import GenocnnError
     from genocnn.fasta import read_fasta
 
     all_n = tmp_path / "n.fa"
