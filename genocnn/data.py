@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .encode import MIN_BASE_FRACTION, codes_to_one_hot, encode_codes
+from .encode import MIN_BASE_FRACTION, codes_to_one_hot, encode_codes, is_base_code
 from .errors import GenocnnError
 from .fasta import read_fasta
 from .genome import chrom_sizes, interval_windows, open_genome, read_bed
@@ -256,7 +256,7 @@ def check_bases(names: list[str], codes: np.ndarray, source) -> None:
     ``codes`` (N, L) uint8. "Mostly N": less than :data:`~genocnn.encode.MIN_BASE_FRACTION`
     A/C/G/T at the model length (N runs, or padding of a short sequence).
     """
-    fraction = ((codes >= 1) & (codes <= 4)).mean(axis=1) if codes.size else np.ones(len(names))
+    fraction = is_base_code(codes).mean(axis=1) if codes.size else np.ones(len(names))
     thin = np.flatnonzero(fraction < MIN_BASE_FRACTION)
     if len(thin) and len(thin) == len(names):
         raise GenocnnError(f"{source}: every sequence is less than half A/C/G/T at length {codes.shape[1]} (N runs "

@@ -250,8 +250,8 @@ def codes_to_one_hot(codes: torch.Tensor | np.ndarray) -> torch.Tensor:
     return x.view(1, 4, length) if n == 1 else x.transpose(0, 1).contiguous()
 
 
-def is_base_code(codes: torch.Tensor) -> torch.Tensor:
-    """Where 1-byte codes are A, C, G or T (``U`` included), same shape, bool.
+def is_base_code(codes: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+    """Where 1-byte codes (a tensor or an array) are A, C, G or T (``U`` included), same shape and kind, bool.
 
     Examples
     --------

@@ -36,26 +36,7 @@ def runs_on_device(p: torch.Tensor, strand: torch.Tensor, threshold: float) -> R
     >>> r.begin.tolist(), r.end.tolist(), r.best_at.tolist()
     ([1, 4], [3, 5], [2, 4])
     """
-    mask = p >= threshold
-    edges = torch.diff(F.pad(mask.to(torch.int8), (1, 1)))
-    begin, end = torch.nonzero(edges == 1)[:, 0], torch.nonzero(edges == -1)[:, 0]
-    k = len(begin)
-    if k == 0:
-        empty = np.zeros(0, np.int64)
-        return Runs(empty, empty, np.zeros(0, np.float32), empty, np.zeros(0, np.int8))
-    where = torch.nonzero(mask)[:, 0]  # the runs' windows, run after run
-    p_in = p.float()[where]
-    run_in = (torch.cumsum(edges[:-1] == 1, 0) - 1)[where]
-    # best of each run without atomics (one run can hold millions of windows): a running max of
-    # (run, value) keys, read at each run's last window; probabilities are >= 0, so their float32
-    # bit patterns sort as they do
-    key = (run_in << 32) | p_in.view(torch.int32).long()
-    last = torch.cumsum(end - begin, 0) - 1
-    best = (torch.cummax(key, 0).values[last] & 0xFFFFFFFF).to(torch.int32).view(torch.float32)
-    hits = where[p_in == best[run_in]]  # each run's first hit is its best window
-    best_at = hits[torch.searchsorted(hits, begin)]
-    out = [t.cpu().numpy() for t in (begin, end, best.to(p.dtype), best_at, strand[best_at])]
-    return Runs(*out)
+    return Runs(*(t.cpu().numpy() for t in _run_tensors(p, strand, threshold)[1:]))
 
 
 #: Runs per chunk found without waiting for the device (:class:`PendingRuns`); a chunk with more
@@ -100,7 +81,7 @@ class PendingRuns:
             self._runs = runs_on_device(p, strand, threshold)
             self.values = p.cpu().numpy() if values else None
             return
-        found = _fixed_runs(p, strand, threshold)
+        found = _run_tensors(p, strand, threshold, MAX_RUNS)
         self._host = [torch.empty(t.shape, dtype=t.dtype, pin_memory=cuda).copy_(t, non_blocking=cuda)
                       for t in (*found, *([p] if values else []))]
         if cuda:
@@ -146,27 +127,37 @@ def running(op, x: torch.Tensor, width: int = 1024) -> torch.Tensor:
     return part.reshape(-1)[:n]
 
 
-def _fixed_runs(p: torch.Tensor, strand: torch.Tensor, threshold: float) -> tuple[torch.Tensor, ...]:
-    """:func:`runs_on_device`'s runs as fixed-size device tensors, with no host sync.
+def _run_tensors(p: torch.Tensor, strand: torch.Tensor, threshold: float, size: int | None = None
+                 ) -> tuple[torch.Tensor, ...]:
+    """The run count (1,) and ``begin, end, best, best_at, strand`` of the runs of ``p >= threshold``, on
+    ``p``'s device.
 
-    Returns the run count (1,) and ``begin, end, best, best_at, strand``, each (:data:`MAX_RUNS`,);
-    entries past the count are padding (and all are wrong when the count exceeds MAX_RUNS).
+    ``size`` None: as many as there are (finding them waits for the device). Otherwise each is
+    (``size``,), with no host sync: entries past the count are padding, and all are wrong when the
+    count exceeds ``size``.
     """
     n = p.shape[0]
     mask = p >= threshold
     edges = torch.diff(F.pad(mask.to(torch.int8), (1, 1)))
     count = (edges == 1).sum().reshape(1)
-    begin = torch.nonzero_static(edges == 1, size=MAX_RUNS, fill_value=n)[:, 0]
-    end = torch.nonzero_static(edges == -1, size=MAX_RUNS, fill_value=n)[:, 0]
-    run = (torch.cumsum(edges[:-1] == 1, 0) - 1).clamp_(0, MAX_RUNS - 1)  # each window's run (or the one before)
-    # each run's best: a running max of (run, value) keys read at its last window, as runs_on_device
-    # does; windows outside runs count as 0, below any probability (bits of probabilities >= 0 sort as they do)
+    if size is None:
+        begin, end = torch.nonzero(edges == 1)[:, 0], torch.nonzero(edges == -1)[:, 0]
+        if not len(begin):
+            return count, begin, end, p.new_zeros(0), begin, strand[:0]
+        size = len(begin)
+    else:
+        begin = torch.nonzero_static(edges == 1, size=size, fill_value=n)[:, 0]
+        end = torch.nonzero_static(edges == -1, size=size, fill_value=n)[:, 0]
+    run = (torch.cumsum(edges[:-1] == 1, 0) - 1).clamp_(0, size - 1)  # each window's run (or the one before)
+    # each run's best without atomics (one run can hold millions of windows): a running max of
+    # (run, value) keys read at its last window; windows outside runs count as 0, below any
+    # probability (bits of probabilities >= 0 sort as they do)
     bits = torch.where(mask, p.float().view(torch.int32).long(), 0)
     top = running(torch.maximum, (run << 32) | bits)
-    best_bits = top[(end - 1).clamp_(0, n - 1)] & 0xFFFFFFFF
+    best_bits = top[(end - 1).clamp_(0, max(n - 1, 0))] & 0xFFFFFFFF
     best = best_bits.to(torch.int32).view(torch.float32)
     hit = mask & (bits == best_bits[run])
     # the first hit at or after each window: a running min from the right
     after = running(torch.minimum, torch.where(hit, torch.arange(n, device=p.device), n).flip(0)).flip(0)
-    best_at = after[begin.clamp(max=n - 1)]
-    return count, begin, end, best.to(p.dtype), best_at, strand[best_at.clamp(max=n - 1)]
+    best_at = after[begin.clamp(max=max(n - 1, 0))]
+    return count, begin, end, best.to(p.dtype), best_at, strand[best_at.clamp(max=max(n - 1, 0))]
