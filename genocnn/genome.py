@@ -52,6 +52,7 @@ __all__ = [
     "BedRead",
     "Interval",
     "MemoryGenome",
+    "UnindexedGenome",
     "Windows",
     "centre_window",
     "chrom_sizes",
@@ -139,6 +140,14 @@ class MemoryGenome:
         self.close()
 
 
+class UnindexedGenome(GenocnnError):
+    """A readable genome FASTA that :func:`open_genome` cannot index: plain gzip, or no ``.fai`` in a read-only folder.
+
+    Commands that read a genome from start to end (``scan``) read it whole
+    instead; the others report it.
+    """
+
+
 def open_genome(path: str | os.PathLike):
     """Open a genome FASTA through its ``.fai`` with pyfaidx (building it if needed), or in memory.
 
@@ -152,7 +161,7 @@ def open_genome(path: str | os.PathLike):
     GenocnnError
         Missing file, plain gzip, an index that cannot be written (a read-only
         folder without ``.fai``: the message says to run ``samtools faidx`` or
-        to use a writable copy), or, for a genome read into memory, what
+        to use a writable copy; these two as :class:`UnindexedGenome`), or, for a genome read into memory, what
         :func:`~genocnn.fasta.read_fasta` refuses (naming the record).
 
     Warns
@@ -181,14 +190,14 @@ def open_genome(path: str | os.PathLike):
         try:
             fa = pyfaidx.Fasta(os.fspath(path), as_raw=True, sequence_always_upper=False, rebuild=True)
         except pyfaidx.UnsupportedCompressionFormat:
-            raise GenocnnError(
+            raise UnindexedGenome(
                 f"{path}: gzip-compressed genomes must be bgzip-compressed to be indexed; "
                 f"recompress with `gunzip -c {path.name} | bgzip > {path.stem}.bgz` (htslib), "
                 "or decompress it"
             ) from None
         except OSError as exc:
             if "writable" in str(exc):  # pyfaidx: "... may not be writable. Please use ..."
-                raise GenocnnError(
+                raise UnindexedGenome(
                     f"{path}: cannot write its index ({path.name}.fai) in a read-only folder: index it once with "
                     f"`samtools faidx {path}` as a user who may write there, or use a copy in a writable folder"
                 ) from None

@@ -48,7 +48,7 @@ from .devices import Distributed, resolve_device
 from .encode import fit_length
 from .errors import GenocnnError
 from .fasta import DNA_LETTERS, dna_problem, iter_records, read_fasta
-from .genome import open_genome
+from .genome import UnindexedGenome, open_genome
 from .inference import evaluating, model_device
 from .models import ConvNet, task_index
 from .scanengine import Engine, expand_codes, text_codes
@@ -87,7 +87,7 @@ def _records(fasta_or_sequences: str | os.PathLike | Iterable) -> Iterator[tuple
     if isinstance(fasta_or_sequences, (str, os.PathLike)):
         try:
             genome = open_genome(fasta_or_sequences)
-        except GenocnnError:
+        except UnindexedGenome:  # plain gzip, read-only folder: read it through once
             genome = None
         if genome is None:
             yield from read_fasta(fasta_or_sequences)

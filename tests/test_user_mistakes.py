@@ -201,6 +201,23 @@ def test_scan_names_the_position_of_a_bad_character(cli_run, tmp_path):
                       "record 'chr1' at position 31235", [out])
 
 
+def test_scan_reads_a_bad_genome_once(tiny_run, tmp_path, monkeypatch):
+    """A genome read into memory (it starts with a byte-order mark) with a bad base fails on its first read.
+
+    Only a genome open_genome cannot index (plain gzip, read-only folder) is read again, as a stream.
+    """
+    import genocnn.scanning as scanning
+    from genocnn.errors import GenocnnError
+    from genocnn.genome import UnindexedGenome
+
+    genome = tmp_path / "genome.fa"
+    genome.write_text("\ufeff>chr1\n" + "ACGT" * 100 + "\n>chr2\n" + "ACGT" * 50 + "X" + "ACGT" * 50 + "\n")
+    monkeypatch.setattr(scanning, "read_fasta", lambda *a, **k: pytest.fail("the genome was parsed twice"))
+    with pytest.raises(GenocnnError, match=r"record 2 \('chr2'\) has characters that are not IUPAC DNA") as err:
+        scanning.scan_genome(tiny_run.model, genome, tmp_path / "sites.bed", threshold=0.5, progress=False)
+    assert not isinstance(err.value, UnindexedGenome) and not (tmp_path / "sites.bed").exists()
+
+
 def test_usage_errors_are_one_line_from_the_console_script(tmp_path):
     """click's own errors (bad option values, missing arguments, unknown commands) through ``python -m genocnn``."""
     import subprocess
