@@ -26,7 +26,14 @@ per group:
    one filter gets such an extended motif too;
 5. compare the group motifs by Tomtom and, once, join the groups whose
    full-length motifs match (pieces that overlapped too little to link),
-   splitting by task again.
+   splitting by task again;
+6. refine each ranked motif on the sequences that rely on it (predicted
+   bound for its task, and predicted lower with the group nullified): the
+   best window of its log-odds in each, with ``flank`` columns more each
+   side, counted again three times over (:mod:`genocnn.refine`), then cut
+   to its core as in step 4. The windows where the filters fire strongest
+   are the consensus-like sites; the refined motif has the sites' own
+   variation, which is what JASPAR's matrices hold.
 
 Groups are ranked by their influence, the mean drop of the prediction when
 all their filters are nullified at once (:func:`group_influence`), taken for
@@ -85,11 +92,17 @@ import torch
 
 from .compare import cluster_motifs, split_by_task
 from .encode import reverse_complement
-from .inference import encode_for, evaluating
+from .inference import encode_for, evaluating, predict_logits
 from .motifs import group_nullification
 from .pwm import Motif, column_information, trim
+from .refine import count_sites, refine_counts
 
 __all__ = ["DistinctMotifs", "distinct_motifs", "group_influence", "member_placements", "site_threshold"]
+
+#: A motif is refined (``distinct_motifs(refine=...)``) on at least this many sequences that rely on it.
+MIN_REFINE_SEQUENCES = 10
+#: A sequence relies on a motif when nullifying the motif's filters lowers its prediction by at least this much.
+MIN_REFINE_DROP = 0.1
 
 
 class DistinctMotifs(NamedTuple):
@@ -268,21 +281,6 @@ def _dedupe(sites: np.ndarray, merge: int, width: int) -> np.ndarray:
     return sites[np.sort(np.asarray(keep, dtype=np.int64))]
 
 
-def _count_sites(x: np.ndarray, sites: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Base counts (4, hi - lo) of frame columns ``lo .. hi - 1`` over ``sites`` (rows ``seq, origin, strand, .``).
-
-    Column ``u`` is position ``origin + u`` (strand +1) or the complement of
-    ``origin - u`` (strand -1); positions outside the sequence count nothing.
-    """
-    u = np.arange(lo, hi)
-    n, origin, strand = sites[:, 0].astype(np.int64), sites[:, 1].astype(np.int64), sites[:, 2].astype(np.int64)
-    pos = origin[:, None] + strand[:, None] * u[None, :]  # (S, W)
-    inside = (pos >= 0) & (pos < x.shape[2])
-    windows = x[n[:, None], :, np.clip(pos, 0, x.shape[2] - 1)] * inside[..., None]  # (S, W, 4)
-    windows = np.where((strand == -1)[:, None, None], windows[..., ::-1], windows)  # complement
-    return windows.sum(axis=0, dtype=np.float64).T
-
-
 def distinct_motifs(
     model,
     x,
@@ -299,6 +297,7 @@ def distinct_motifs(
     min_ic: float = 0.3,
     p_value: float = 1e-4,
     pseudocount: float = 1.0,
+    refine: int = 3,
     batch_size: int = 256,
 ) -> DistinctMotifs:
     """One full-length, site-based motif per group of filters that learned the same motif.
@@ -351,6 +350,14 @@ def distinct_motifs(
         Tomtom link for :func:`~genocnn.compare.cluster_motifs`.
     pseudocount : float
         Of the returned motifs.
+    refine : int
+        Rounds of :func:`~genocnn.refine.refine_counts` run on each ranked
+        motif, with ``flank`` columns each side, over the sequences of ``x``
+        that rely on it: predicted bound for the motif's ``task``
+        (probability >= 0.5) and predicted at least ``MIN_REFINE_DROP``
+        lower with the group's filters nullified. Then trimmed as in step
+        4; 0 keeps the motifs of the group's sites. A motif with fewer than ``MIN_REFINE_SEQUENCES`` such
+        sequences is kept as it is.
     batch_size : int
 
     Returns
@@ -407,6 +414,8 @@ def distinct_motifs(
             best[m.extra["task"]] = max(best.get(m.extra["task"], 0.0), m.extra["influence"])
         found = [m for m in found if m.extra["influence"] >= min_share * best[m.extra["task"]]]
     found.sort(key=lambda m: -m.extra["influence"])
+    if refine and found:
+        found = _refined(model, x, found, refine, flank, min_ic, pseudocount, batch_size)
     for rank, m in enumerate(found, 1):
         m.name = f"cluster_{rank}"
         m.extra.pop("index", None)
@@ -435,7 +444,7 @@ def _group_motifs(model, x, motifs, shown, filters, groups, labels, single, tota
         sites = _dedupe(sites, merge, lo + hi - 1)
         if not len(sites):
             continue
-        full = trim(Motif("group", _count_sites(x.numpy(), sites, lo, hi), len(sites), pseudocount=pseudocount),
+        full = trim(Motif("group", count_sites(x.numpy(), sites, lo, hi), len(sites), pseudocount=pseudocount),
                     min_ic, core=True)
         cut = lo + full.extra["trim_offset"]
         names = [motifs[i].name for i in members]
@@ -448,6 +457,29 @@ def _group_motifs(model, x, motifs, shown, filters, groups, labels, single, tota
         })
         found.append(full)
     return found
+
+
+def _refined(model, x, found: list[Motif], iterations: int, flank: int, min_ic: float, pseudocount: float,
+             batch_size: int) -> list[Motif]:
+    """Each motif re-counted from the best site of every sequence that relies on it (see ``refine``)."""
+    bound = (torch.sigmoid(predict_logits(model, x, batch_size)) >= 0.5).numpy()  # (N, T)
+    drops = group_nullification(model, x, [m.extra["filters"] for m in found], batch_size, per_sequence=True)
+    tasks = list(model.tasks)
+    out = []
+    for m, drop in zip(found, drops):
+        t = tasks.index(m.extra["task"])
+        seqs = x[torch.from_numpy(bound[:, t] & (drop[:, t] >= MIN_REFINE_DROP))]
+        if len(seqs) < MIN_REFINE_SEQUENCES:
+            out.append(m)
+            continue
+        counts = refine_counts(seqs, m.ppm, iterations, flank)
+        new = trim(Motif(m.name, counts, len(seqs), pseudocount=pseudocount), min_ic, core=True)
+        shift = new.extra["trim_offset"] - flank  # new column 0 is old column ``shift``
+        new.extra = {**m.extra, "sites": len(seqs), "refined": True,
+                     "trim_offset": m.extra.get("trim_offset", 0) + shift,
+                     "placements": {k: (a - shift, st) for k, (a, st) in m.extra["placements"].items()}}
+        out.append(new)
+    return out
 
 
 def _table(found: list[Motif]) -> pd.DataFrame:

@@ -193,7 +193,7 @@ def nullification_effects(model, sequences, labels=None, batch_size: int = 256) 
     return NullificationEffects(influence / n, loss_change / n)
 
 
-def group_nullification(model, sequences, groups, batch_size: int = 256) -> np.ndarray:
+def group_nullification(model, sequences, groups, batch_size: int = 256, per_sequence: bool = False) -> np.ndarray:
     """Nullify each group of first-layer filters at once and measure the drop of the predictions.
 
     Every filter of a group has its activation replaced by its own mean over
@@ -208,15 +208,18 @@ def group_nullification(model, sequences, groups, batch_size: int = 256) -> np.n
     groups : sequence of sequences of int
         Filter indices of each group (G groups).
     batch_size : int
+    per_sequence : bool
+        Return every sequence's decrease instead of the mean.
 
     Returns
     -------
-    np.ndarray, shape (G, T), float64
+    np.ndarray, shape (G, T), or (G, N, T) with ``per_sequence``, float64
         Mean decrease of the predicted probability per group and task.
     """
     x = encode_for(model, sequences)
     groups = [torch.as_tensor(list(g), dtype=torch.long) for g in groups]
     influence = np.zeros((len(groups), model.n_tasks))
+    drops = np.zeros((len(groups), len(x), model.n_tasks)) if per_sequence else None
     with evaluating(model) as device:
         means = _filter_means(model, x, batch_size, device)
         for i in range(0, len(x), batch_size):
@@ -224,8 +227,11 @@ def group_nullification(model, sequences, groups, batch_size: int = 256) -> np.n
             base = torch.sigmoid(replay())
             for g, members in enumerate(groups):
                 nulled = torch.sigmoid(replay(members.to(device), means[members.to(device)]))
-                influence[g] += (base - nulled).sum(dim=0).double().cpu().numpy()
-    return influence / max(len(x), 1)
+                drop = (base - nulled).double().cpu().numpy()
+                influence[g] += drop.sum(axis=0)
+                if per_sequence:
+                    drops[g, i : i + len(drop)] = drop
+    return drops if per_sequence else influence / max(len(x), 1)
 
 
 def _filter_means(model, x: torch.Tensor, batch_size: int, device) -> torch.Tensor:

@@ -190,12 +190,12 @@ def test_edge_cases():
 def test_singletons_are_extended_and_split_groups_joined_by_their_full_motifs():
     model, x = hand_built(), planted()
     filters = extract_motifs(model, x, min_sites=5)
-    apart = distinct_motifs(model, x, filters, clusters=[1, 2, 3, 4, 5], regroup=False)
+    apart = distinct_motifs(model, x, filters, clusters=[1, 2, 3, 4, 5], regroup=False, refine=0)
     assert len(apart.motifs) == 5
     piece = next(m for m in apart.motifs if m.extra["filters"] == [0])
     # filter 0 saw MOTIF[0:14]; its sites, widened by the flanks, give all 18 bp
     assert piece.consensus == MOTIF and piece.sites == 120
-    joined = distinct_motifs(model, x, filters, clusters=[1, 2, 3, 4, 5])
+    joined = distinct_motifs(model, x, filters, clusters=[1, 2, 3, 4, 5], refine=0)
     assert sorted(sorted(m.extra["filters"]) for m in joined.motifs) == [[0, 1, 2], [3], [4]]
     assert joined.motifs[0].consensus == revcomp(MOTIF) and joined.motifs[0].sites == 120
 
@@ -250,12 +250,35 @@ def test_site_threshold_follows_first_layer_batch_norm():
     seqs = [q.replace(MOTIF, "A" + MOTIF[1:]) if i % 6 == 0 else q for i, q in enumerate(seqs)]
     x = one_hot(seqs)
     filters = extract_motifs(model, x, min_sites=5)
-    default = distinct_motifs(model, x, filters, min_influence=None)
-    strict = distinct_motifs(model, x, filters, min_influence=None, threshold=0.9)
+    default = distinct_motifs(model, x, filters, min_influence=None, refine=0)
+    strict = distinct_motifs(model, x, filters, min_influence=None, threshold=0.9, refine=0)
     assert [m.sites for m in default.motifs] == [m.sites for m in
                                                 distinct_motifs(model, x, filters, min_influence=None,
-                                                                threshold=0.5).motifs]
+                                                                threshold=0.5, refine=0).motifs]
     assert sum(m.sites for m in strict.motifs) < sum(m.sites for m in default.motifs)
+
+
+def test_refined_motifs_count_the_best_site_of_every_sequence_that_relies_on_them():
+    """The strongest sites alone make a consensus; refining counts each relying sequence's best site, variants too.
+
+    A third of the MOTIF copies carry an A at its first base: at a 0.9 site threshold their vote (2.5 of 3)
+    is not a site, so the motif says T there only. Every MOTIF sequence is predicted bound and drops
+    when the group is nullified, so the refined motif counts all 120, and shows the A in a third.
+    """
+    model, x = hand_built(), planted()
+    seqs = ["".join("ACGT"[int(i)] for i in row.argmax(0)) for row in x.numpy()]
+    seqs = [q.replace(MOTIF, "A" + MOTIF[1:]).replace(revcomp(MOTIF), revcomp("A" + MOTIF[1:])) if i % 6 == 0 else q
+            for i, q in enumerate(seqs)]
+    x = one_hot(seqs)
+    filters = extract_motifs(model, x, min_sites=5)
+    strict = distinct_motifs(model, x, filters, threshold=0.9, refine=0).motifs[0]
+    refined = distinct_motifs(model, x, filters, threshold=0.9).motifs[0]
+    assert sorted(refined.extra["filters"]) == [0, 1, 2] and refined.extra["refined"]
+    assert strict.sites == 80 and refined.sites == 120
+    # the frame reads MOTIF's reverse strand (anchor filter 2): its first base is the last column, complemented
+    assert strict.consensus == refined.consensus == revcomp(MOTIF)
+    assert strict.ppm[3, -1] < 0.02 and abs(refined.ppm[3, -1] - 40 / 120) < 0.02
+    assert refined.extra["placements"] == strict.extra["placements"]
 
 
 def test_pieces_that_serve_different_tasks_stay_apart():
