@@ -11,6 +11,7 @@ filters replaced together (:func:`group_nullification`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -193,7 +194,8 @@ def nullification_effects(model, sequences, labels=None, batch_size: int = 256) 
     return NullificationEffects(influence / n, loss_change / n)
 
 
-def group_nullification(model, sequences, groups, batch_size: int = 256, per_sequence: bool = False) -> np.ndarray:
+def group_nullification(model, sequences, groups, batch_size: int = 256,
+                        per_sequence_in: Sequence[int] | None = None) -> np.ndarray:
     """Nullify each group of first-layer filters at once and measure the drop of the predictions.
 
     Every filter of a group has its activation replaced by its own mean over
@@ -208,18 +210,19 @@ def group_nullification(model, sequences, groups, batch_size: int = 256, per_seq
     groups : sequence of sequences of int
         Filter indices of each group (G groups).
     batch_size : int
-    per_sequence : bool
-        Return every sequence's decrease instead of the mean.
+    per_sequence_in : sequence of int, optional
+        One task index per group: return every sequence's decrease in its
+        group's task instead of the means.
 
     Returns
     -------
-    np.ndarray, shape (G, T), or (G, N, T) with ``per_sequence``, float64
+    np.ndarray, shape (G, T), float64, or (G, N) float32 with ``per_sequence_in``
         Mean decrease of the predicted probability per group and task.
     """
     x = encode_for(model, sequences)
     groups = [torch.as_tensor(list(g), dtype=torch.long) for g in groups]
     influence = np.zeros((len(groups), model.n_tasks))
-    drops = np.zeros((len(groups), len(x), model.n_tasks)) if per_sequence else None
+    drops = None if per_sequence_in is None else np.zeros((len(groups), len(x)), dtype=np.float32)
     with evaluating(model) as device:
         means = _filter_means(model, x, batch_size, device)
         for i in range(0, len(x), batch_size):
@@ -229,9 +232,9 @@ def group_nullification(model, sequences, groups, batch_size: int = 256, per_seq
                 nulled = torch.sigmoid(replay(members.to(device), means[members.to(device)]))
                 drop = (base - nulled).double().cpu().numpy()
                 influence[g] += drop.sum(axis=0)
-                if per_sequence:
-                    drops[g, i : i + len(drop)] = drop
-    return drops if per_sequence else influence / max(len(x), 1)
+                if drops is not None:
+                    drops[g, i : i + len(drop)] = drop[:, per_sequence_in[g]]
+    return influence / max(len(x), 1) if drops is None else drops
 
 
 def _filter_means(model, x: torch.Tensor, batch_size: int, device) -> torch.Tensor:

@@ -1,16 +1,18 @@
-"""Refine a motif on the sequences the model calls bound: its best site in each, counted again (ZOOPS-style).
+"""Refine a distinct motif on the sequences that rely on it: its best site in each, counted again.
 
 A distinct motif counted from the windows where the first layer fires
-strongest (:mod:`genocnn.clusters`) is sharper than the TF's sites: it keeps
-the consensus-like ones. Koo & Eddy's Arid3a motif came out as ``TTTAAT``
-with four one-base columns, where JASPAR's matrix has ``T/C`` and ``A/T``
-columns; so sharp a 6-mer is matched as well by column-shuffled copies of it,
-and the naming rule left it unnamed. Counting instead the best window of the
-motif's log-odds in every sequence the model predicts bound for the motif's
-task, and repeating that a few times (as MEME's and HOMER's refinement
-steps do), gives the sites' own variation. On the seed-0 Koo & Eddy run it
-named all 12 planted TFs, 9 at TF level (before: 11, 5), with Tomtom
-p-values to the planted matrices 10 to 10^13 times smaller (``bench/RESULTS.md``).
+strongest (:mod:`genocnn.clusters`, steps 1-5) keeps the consensus-like
+sites and comes out sharper than the TF's sites. Koo & Eddy's Arid3a motif
+came out as ``TTTAAT`` with four columns at 0.97-1.0, where JASPAR's matrix
+has ``T/C`` and ``A/T`` columns; so sharp a 6-mer matched MA0151.1 at only
+p 4e-5, column-shuffled copies of it matched homeobox matrices better, and
+the naming rule left it unnamed. :func:`refine_motifs` counts instead the
+best window of the motif's log-odds in every sequence that relies on the
+motif (predicted bound for its task, and predicted lower without its
+filters), three rounds over, as MEME's and HOMER's refinement steps do:
+Arid3a's motif then matches MA0151.1 at p 8e-9 and is named, and the Koo &
+Eddy runs name 12 of 12 planted TFs, 8-9 of them at TF level (before: 11
+and 12, 4-5). See ``bench/RESULTS.md``, "Refined distinct motifs".
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["best_sites", "count_sites", "refine_counts"]
+from .pwm import Motif, trim
+
+__all__ = ["best_sites", "count_sites", "refine_counts", "refine_motifs"]
+
+#: A motif is refined on at least this many sequences that rely on it (:func:`refine_motifs`).
+MIN_REFINE_SEQUENCES = 10
+#: A sequence relies on a motif when nullifying the motif's filters lowers its prediction by at least this much.
+MIN_REFINE_DROP = 0.1
 
 #: Log-odds floor: each column's probabilities are mixed with this much of the uniform distribution.
 MIX = 0.1
@@ -112,3 +121,50 @@ def refine_counts(x: torch.Tensor, ppm: np.ndarray, iterations: int = 3, flank: 
         counts = count_sites(xs, best_sites(x, ppm, flank), 0, w)
         ppm = (counts + 0.25) / (counts.sum(axis=0, keepdims=True) + 1.0)
     return counts
+
+
+def refine_motifs(x: torch.Tensor, found: list[Motif], relying: np.ndarray, iterations: int = 3, flank: int = 5,
+                  min_ic: float = 0.3, pseudocount: float = 1.0) -> list[Motif]:
+    """Each distinct motif re-counted from the best site of every sequence that relies on it.
+
+    :func:`~genocnn.clusters.distinct_motifs` says that a sequence relies on
+    a motif when the model predicts it bound for the motif's task
+    (probability >= 0.5) and predicts it at least :data:`MIN_REFINE_DROP`
+    lower with the motif's filters nullified together. The
+    counts of :func:`refine_counts` are cut to their core
+    (:func:`~genocnn.pwm.trim`, ``core=True``); ``extra`` is kept, with
+    ``placements`` and ``trim_offset`` moved to the new columns, ``sites``
+    the sequences counted and ``refined`` True. A motif with fewer than
+    :data:`MIN_REFINE_SEQUENCES` such sequences is returned as it was.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (N, 4, L)
+    found : list of Motif, length G
+        Distinct motifs (``extra["placements"]`` set), as steps 1-5 of
+        :mod:`genocnn.clusters` build them.
+    relying : np.ndarray of bool, shape (G, N)
+        Which sequences rely on each motif.
+    iterations, flank : int
+        As :func:`refine_counts`.
+    min_ic, pseudocount : float
+        Core trimming threshold (bits) and the pseudocount of the new motifs.
+
+    Returns
+    -------
+    list of Motif, in the order of ``found``
+    """
+    out = []
+    for m, rows in zip(found, relying):
+        seqs = x[torch.from_numpy(np.asarray(rows, dtype=bool))]
+        if len(seqs) < MIN_REFINE_SEQUENCES:
+            out.append(m)
+            continue
+        counts = refine_counts(seqs, m.ppm, iterations, flank)
+        new = trim(Motif(m.name, counts, len(seqs), pseudocount=pseudocount), min_ic, core=True)
+        shift = new.extra["trim_offset"] - flank  # new column 0 is old column ``shift``
+        new.extra = {**m.extra, "sites": len(seqs), "refined": True,
+                     "trim_offset": m.extra.get("trim_offset", 0) + shift,
+                     "placements": {k: (a - shift, st) for k, (a, st) in m.extra["placements"].items()}}
+        out.append(new)
+    return out
