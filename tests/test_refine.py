@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from genocnn.compare import jaspar_motif
-from genocnn.encode import one_hot
+from genocnn.encode import one_hot, reverse_complement_sequence
 from genocnn.pwm import column_information
 from genocnn.refine import best_sites, count_sites, refine_counts
 
@@ -21,7 +21,7 @@ def planted_sites(ppm: np.ndarray, n: int = 1500, length: int = 100, seed: int =
         site = "".join("ACGT"[rng.choice(4, p=ppm[:, j])] for j in range(w))
         start = int(rng.integers(0, length - w + 1))
         forward = rng.random() < 0.5
-        s[start : start + w] = list(site if forward else site[::-1].translate(str.maketrans("ACGT", "TGCA")))
+        s[start : start + w] = list(site if forward else reverse_complement_sequence(site))
         seqs.append("".join(s))
         truth.append((start, forward))
     return one_hot(seqs), truth
