@@ -417,7 +417,8 @@ def distinct_motifs(
     found.sort(key=lambda m: -m.extra["influence"])
     if refine and found:
         bound = (torch.sigmoid(predict_logits(model, x, batch_size)) >= 0.5).numpy()  # (N, T)
-        own = [list(model.tasks).index(m.extra["task"]) for m in found]
+        tasks = list(model.tasks)
+        own = [tasks.index(m.extra["task"]) for m in found]
         drops = group_nullification(model, x, [m.extra["filters"] for m in found], batch_size, per_sequence_in=own)
         relying = bound[:, own].T & (drops >= MIN_REFINE_DROP)  # (G, N)
         found = refine_motifs(x, found, relying, refine, flank, min_ic, pseudocount)

@@ -230,10 +230,10 @@ def group_nullification(model, sequences, groups, batch_size: int = 256,
             base = torch.sigmoid(replay())
             for g, members in enumerate(groups):
                 nulled = torch.sigmoid(replay(members.to(device), means[members.to(device)]))
-                drop = (base - nulled).double().cpu().numpy()
-                influence[g] += drop.sum(axis=0)
-                if drops is not None:
-                    drops[g, i : i + len(drop)] = drop[:, per_sequence_in[g]]
+                if drops is None:  # sum on the device: one (T,) copy per group and batch
+                    influence[g] += (base - nulled).sum(dim=0).double().cpu().numpy()
+                else:
+                    drops[g, i : i + len(base)] = (base - nulled)[:, per_sequence_in[g]].float().cpu().numpy()
     return influence / max(len(x), 1) if drops is None else drops
 
 
