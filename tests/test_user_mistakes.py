@@ -252,3 +252,14 @@ def test_file_outputs_given_as_a_directory_are_refused(cli_run, tiny_fastas, tmp
     assert_user_error(cli("predict", cli_run, pos, "--out", existing), "is a directory")
     assert_user_error(cli("scan", cli_run, pos, "--out", existing, "--quiet"), "is a directory")
     assert list(tmp_path.iterdir()) == [existing] and not list(existing.iterdir())
+
+
+def test_file_outputs_ending_in_a_slash_are_refused(cli_run, tiny_fastas, tmp_path):
+    """``--out results/`` means a folder even before it exists: refused, not written as a file ``results``."""
+    pos, _ = tiny_fastas
+    folder = f"{tmp_path / 'results'}/"
+    assert_user_error(cli("predict", cli_run, pos, "--out", folder), "is a directory")
+    assert_user_error(cli("scan", cli_run, pos, "--out", folder, "--quiet"), "is a directory")
+    assert_user_error(cli("scan", cli_run, pos, "--out", tmp_path / "sites.bed", "--bedgraph", folder, "--quiet"),
+                      "--bedgraph")
+    assert not list(tmp_path.iterdir())
