@@ -39,6 +39,9 @@ def _user_errors(command):
         except GenocnnError as exc:
             typer.echo(f"genocnn: error: {as_flags(str(exc), FLAGS)}", err=True)
             raise typer.Exit(2) from None
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through main(): temporary outputs are already removed
+            typer.echo("genocnn: interrupted; nothing half-written was left", err=True)
+            raise typer.Exit(130) from None
 
     return wrapper
 
@@ -117,7 +120,7 @@ def train(
     labels: Optional[Path] = typer.Option(None, "--labels", help="TSV: id, then one 0/1/NA column per task."),
     config: Optional[str] = typer.Option(None, "--config", help="Preset name (see `genocnn config list`) or YAML file.  [default: default]"),
     set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Config override, e.g. --set training.lr=3e-4 (repeatable).", show_default=False),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs (early stopping may end sooner).  [default: training.epochs of the config, 30]"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs (early stopping may end sooner).  [default: training.epochs of the config, 60]"),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split, the shuffles and the weights.  [default: training.seed of the config, 0]"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory from its last.pt."),
@@ -144,12 +147,19 @@ def train(
         raise GenocnnError(f"--epochs must be >= 1, got {epochs}")
     _check_seed(seed)
     held = [[c.strip() for c in (names or "").split(",") if c.strip()] for names in (valid_chroms, test_chroms)]
-    run = run_training(
-        pos, neg, out, config, epochs, seed, device, progress=not quiet,
-        fasta=fasta, labels=labels, overrides=set_, resume=resume is not None, force=force, command=sys.argv,
-        bed=bed, genome=genome, negatives=negatives, skip_bad=skip_bad,
-        valid_chroms=held[0], test_chroms=held[1], store=store,
-    )
+    try:
+        run = run_training(
+            pos, neg, out, config, epochs, seed, device, progress=not quiet,
+            fasta=fasta, labels=labels, overrides=set_, resume=resume is not None, force=force, command=sys.argv,
+            bed=bed, genome=genome, negatives=negatives, skip_bad=skip_bad,
+            valid_chroms=held[0], test_chroms=held[1], store=store,
+        )
+    except KeyboardInterrupt:
+        if Distributed().is_main and (Path(out) / "last.pt").is_file():
+            typer.echo(f"genocnn: interrupted; the finished epochs are kept: continue with "
+                       f"`genocnn train --resume {out}`", err=True)
+            raise typer.Exit(130) from None
+        raise
     if Distributed().is_main:
         typer.echo(run.stopping)
         per_task = run.metrics["tasks"]
@@ -301,10 +311,14 @@ def simulate(
     tfs: Optional[str] = typer.Option(None, "--tfs", help="Comma-separated TFs: multi-task data (seqs.fa + labels.tsv, --n sequences, 0-3 sites each) instead of pos/neg."),
 ) -> None:
     """Make labelled example data by planting real JASPAR motifs in random background."""
+    from .rundir import RUN_FILES
     from .simulation import DEFAULT_DECOYS, simulate_multitask
     from .simulation import simulate as run_simulation
 
     _check_seed(seed)
+    run_files = [name for name in RUN_FILES if (out / name).exists()]
+    if run_files:
+        raise GenocnnError(f"--out {out} holds a training run ({', '.join(run_files)}); write the data to another folder")
     if tfs is not None:
         multi = simulate_multitask(out, tuple(t.strip() for t in tfs.split(",") if t.strip()), n, length, seed=seed)
         names = ", ".join(f"{m.name} {m.description}" for m in multi.planted)

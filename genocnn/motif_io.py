@@ -183,7 +183,8 @@ def _sniff_format(text: str, path) -> str:
     if re.search(r"^P[0O]\s", text, re.M):
         return "transfac"
     raise GenocnnError(
-        f"{path}: cannot tell the motif format; pass format= one of {', '.join(FORMATS)}"
+        f"{path}: cannot tell the motif format ({', '.join(FORMATS)} are read): no MEME header, "
+        "no '>' record line, no TRANSFAC P0 row"
     )
 
 

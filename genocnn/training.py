@@ -352,7 +352,11 @@ def prepare_run(
         split = chrom_split(peaks.chroms, first_task, valid_chroms, test_chroms, cfg.data.valid_fraction,
                             cfg.data.test_fraction, cfg.training.seed, known=peaks.genome_chroms)
     else:
-        split = split_indices(first_task, cfg.data.valid_fraction, cfg.data.test_fraction, cfg.training.seed)
+        try:
+            split = split_indices(first_task, cfg.data.valid_fraction, cfg.data.test_fraction, cfg.training.seed)
+        except GenocnnError as exc:  # name the data it was given
+            given = ", ".join(str(inputs[k]) for k in ("pos", "neg", "fasta", "bed", "store") if inputs[k] is not None)
+            raise GenocnnError(f"{given}: {exc}") from None
     if progress and dist.is_main:
         balance = ", ".join(f"{t}: {p} bound / {n} unbound" for t, (p, n) in data.class_balance().items())
         weights = ", ".join(f"{w:.2f}" for w in positive_weights_of(data.labels, split.train).tolist())

@@ -131,6 +131,10 @@ def plot_variant_logos(ref_attr: np.ndarray, alt_attr: np.ndarray, lefts: tuple[
         fig.savefig(tmp, format="png", dpi=100)
 
 
+#: The names :func:`_draw_top` gives its logos (rank, variant); others in the folder are the user's.
+LOGO_GLOB = "[0-9][0-9]_*.png"
+
+
 def _draw_top(model, items: list[_Top], folder: Path, batch_size: int) -> list[Path]:
     paths = []
     for rank, item in enumerate(items, start=1):
@@ -187,8 +191,8 @@ def write_variant_effects(
     INFO fields ``GENOCNN_<REF|ALT|DIFF|LOGFC|PVALUE>_<task>``, declared in
     its header; bgzip when the name ends in ``.gz``), and for the ``top``
     alleles with the largest ``|logfc|`` (over tasks) two aligned ISM logos
-    each in :func:`logo_dir` (``effects_logos/`` for ``effects.tsv``; each
-    logo replaces its namesake there, other files are kept), for the task
+    each in :func:`logo_dir` (``effects_logos/`` for ``effects.tsv``; an
+    earlier run's ranked logos there are removed, other files are kept), for the task
     where that variant's ``|logfc|`` is largest. Rows not scored
     (``mostly_n``) get ``.`` in the VCF and no logo.
 
@@ -236,6 +240,8 @@ def write_variant_effects(
             folder = logo_dir(out)
             with atomic_dir(folder) as tmp:
                 logos = [folder / p.name for p in _draw_top(model, best, tmp, batch_size)]
+            for stale in set(folder.glob(LOGO_GLOB)) - set(logos):  # an earlier run's ranked logos
+                stale.unlink()
     top_table = pd.DataFrame([item.row for item in best])
     return VariantFiles(tally.scored, reader.records, dict(tally.skipped), tally.notes(skip_ref_mismatch),
                         logos, top_table, tally.mostly_n)

@@ -506,3 +506,30 @@ def test_kill_loop_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
     pd.testing.assert_frame_equal(ha, hb)
     print(f"{kills} kills; last.pt epoch after each: {epochs_at_kill}; of {len(ha)} epochs; "
           f"{time.time() - start:.0f} s in all")
+
+
+def test_interrupted_training_says_how_to_resume(train_args, tmp_path, monkeypatch):
+    """Ctrl-C in the third epoch: one line naming the resume command, exit 130; the resumed run finishes."""
+    run = tmp_path / "run"
+    real_step = genocnn.fit.train_step
+    calls = {"n": 0, "limit": None}
+
+    def interrupt_in_epoch_3(*args, **kwargs):
+        calls["n"] += 1
+        if calls["limit"] is not None and calls["n"] > calls["limit"]:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(genocnn.fit, "train_step", interrupt_in_epoch_3)
+    assert cli(*train_args, "--out", tmp_path / "probe", "--epochs", 1).exit_code == 0  # steps in one epoch
+    calls["limit"], calls["n"] = 2 * calls["n"], 0
+
+    result = cli(*train_args, "--out", run)
+    assert result.exit_code == 130 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"genocnn: interrupted; the finished epochs are kept: continue with `genocnn train --resume {run}`"]
+    assert pd.read_csv(run / "history.tsv", sep="\t")["epoch"].tolist() == [1, 2]
+    monkeypatch.undo()
+    result = cli("train", "--resume", run, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    assert pd.read_csv(run / "history.tsv", sep="\t")["epoch"].tolist() == [1, 2, 3, 4]

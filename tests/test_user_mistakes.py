@@ -122,6 +122,9 @@ def test_labels_row_longer_than_the_header_named_by_line(tmp_path):
     labels.write_text("id\tA\ns1\t1\ns2\t0\t1\ns3\t1\n")  # one row
     with pytest.raises(GenocnnError, match=r"line 3"):
         read_labels(labels)
+    labels.write_text("id\tA\tB\n" + "".join(f"s{i}\t1\t0\n" for i in range(4)) + "s9\t1\t0\t1\n")  # further down
+    with pytest.raises(GenocnnError, match=r"line 6: 4 tab-separated fields, but the header \(line 1\) has 3"):
+        read_labels(labels)
 
 
 def test_metrics_json_is_strict_json_with_a_one_class_task(tiny_fastas, config_yaml, tmp_path):
@@ -263,3 +266,30 @@ def test_file_outputs_ending_in_a_slash_are_refused(cli_run, tiny_fastas, tmp_pa
     assert_user_error(cli("scan", cli_run, pos, "--out", tmp_path / "sites.bed", "--bedgraph", folder, "--quiet"),
                       "--bedgraph")
     assert not list(tmp_path.iterdir())
+
+
+def test_simulate_refuses_to_write_into_a_run(cli_run, tmp_path):
+    before = {p.name: p.stat().st_mtime_ns for p in cli_run.iterdir()}
+    assert_user_error(cli("simulate", "--out", cli_run, "--tf", "GATA1", "--n", 10, "--length", 50), "training run")
+    assert_user_error(cli("simulate", "--out", cli_run, "--tfs", "GATA1,SPI1", "--n", 10, "--length", 50),
+                      "model.pt")
+    assert {p.name: p.stat().st_mtime_ns for p in cli_run.iterdir()} == before
+    again = tmp_path / "sim"
+    for _ in range(2):  # a simulation folder may be written again
+        assert cli("simulate", "--out", again, "--tf", "GATA1", "--n", 10, "--length", 50).exit_code == 0
+
+
+def test_too_few_sequences_to_split_names_the_files(tmp_path):
+    pos = tmp_path / "four.fa"
+    pos.write_text("".join(f">p{i}\n{'ACGTTGCA' * 8}\n" for i in range(4)))
+    err = assert_user_error(cli("train", "--pos", pos, "--out", tmp_path / "run", "--quiet"), pos,
+                            [tmp_path / "run"])
+    assert "too few sequences (8)" in err
+
+
+def test_motifs_db_in_no_known_format(cli_run, tiny_fastas, tmp_path):
+    db = tmp_path / "db.yaml"
+    db.write_text("motifs:\n  - CTCF\n")
+    err = assert_user_error(cli("motifs", cli_run, tiny_fastas[0], "--out", tmp_path / "m", "--db", db), db,
+                            [tmp_path / "m"])
+    assert "format=" not in err and "meme" in err

@@ -454,7 +454,7 @@ def test_cli_mostly_n_rows_flagged_everywhere(tiny_run, tmp_path):
     assert "ISM logos of the top 1" in result.stdout
 
 
-def test_cli_logo_folder_keeps_foreign_files_and_refuses_a_file(tiny_run, genome, tmp_path):
+def test_cli_logo_folder_keeps_foreign_files_drops_old_logos_and_refuses_a_file(tiny_run, genome, tmp_path):
     seqs = genome["seqs"]
     vcf = write_vcf(tmp_path / "v.vcf", [snv("chr1", 404, "A", seqs), snv("chr2", 703, "T", seqs)])
     out = tmp_path / "effects.tsv"
@@ -462,11 +462,11 @@ def test_cli_logo_folder_keeps_foreign_files_and_refuses_a_file(tiny_run, genome
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
     (folder / "plots").mkdir()
-    for _ in range(2):  # a second run replaces its own logos, keeps the rest
-        result = cli(tiny_run.run_dir, "--vcf", vcf, "--genome", genome["path"], "--out", out, "--top", 2)
+    for top in (2, 2, 1):  # a later run replaces the earlier run's ranked logos, keeps the rest
+        result = cli(tiny_run.run_dir, "--vcf", vcf, "--genome", genome["path"], "--out", out, "--top", top)
         assert result.exit_code == 0, result.output
         assert (folder / "notes.txt").read_text() == "mine" and (folder / "plots").is_dir()
-        assert len(list(folder.glob("*.png"))) == 2
+        assert [p.name[:3] for p in sorted(folder.glob("*.png"))] == ["01_", "02_"][:top]
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
     taken = tmp_path / "other_logos"
     taken.write_text("a file, not a folder")
