@@ -20,6 +20,7 @@ import contextlib
 import heapq
 import itertools
 import os
+import re
 from pathlib import Path
 from typing import NamedTuple
 
@@ -132,7 +133,7 @@ def plot_variant_logos(ref_attr: np.ndarray, alt_attr: np.ndarray, lefts: tuple[
 
 
 #: The names :func:`_draw_top` gives its logos (rank, variant); others in the folder are the user's.
-LOGO_GLOB = "[0-9][0-9]_*.png"
+LOGO_NAME = re.compile(r"\d{2,}_.+\.png")
 
 
 def _draw_top(model, items: list[_Top], folder: Path, batch_size: int) -> list[Path]:
@@ -240,8 +241,9 @@ def write_variant_effects(
             folder = logo_dir(out)
             with atomic_dir(folder) as tmp:
                 logos = [folder / p.name for p in _draw_top(model, best, tmp, batch_size)]
-            for stale in set(folder.glob(LOGO_GLOB)) - set(logos):  # an earlier run's ranked logos
-                stale.unlink()
+            for stale in set(folder.iterdir()) - set(logos):
+                if LOGO_NAME.fullmatch(stale.name) and stale.is_file():  # an earlier run's ranked logo
+                    stale.unlink()
     top_table = pd.DataFrame([item.row for item in best])
     return VariantFiles(tally.scored, reader.records, dict(tally.skipped), tally.notes(skip_ref_mismatch),
                         logos, top_table, tally.mostly_n)
