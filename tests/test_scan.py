@@ -160,7 +160,7 @@ def test_call_sites_merges_runs_across_blocks_and_records():
         _block("chr2", [0.95, 0.1], strand=[1, 1]),  # new record: nothing carried over
     ]
     sites = call_sites(blocks, threshold=0.5)
-    # the three runs on chr1 have overlapping windows: one site, summit at the best window's centre
+    # the three runs on chr1 have overlapping windows: one site, summit at the centre of the best run
     assert sites.drop(columns="prob").values.tolist() == [
         ["chr1", 1, 19, "site_1", 900, "-", 5 + 10 // 2],
         ["chr2", 0, 10, "site_2", 950, "+", 0 + 10 // 2],
@@ -173,6 +173,19 @@ def test_call_sites_merges_runs_across_blocks_and_records():
     assert call_sites([_block("chr1", [0.1, 0.2])]).empty
     stride = call_sites([_block("c", [0.7, 0.8, 0.1, 0.6], stride=5)], threshold=0.5)
     assert stride[["start", "end"]].values.tolist() == [[0, 15], [15, 25]]
+
+
+def test_summit_is_the_centre_of_the_run_not_its_best_window():
+    """Over a site the scores are a plateau the model's window wide; the best window may sit at its edge."""
+    plateau = np.full(41, 0.97)
+    plateau[0] = 0.99  # the single best window, at the plateau's left edge
+    probs = np.concatenate([[0.1] * 30, [0.6] * 5, plateau, [0.6] * 5, [0.1] * 30])
+    whole = call_sites([_block("chr1", probs, window=50, chrom_length=200)], threshold=0.5)
+    assert whole[["start", "end", "summit"]].values.tolist() == [[30, 130, (30 + 80) // 2 + 25]]
+    for cut in (33, 40, 60, 75):  # the same site from two blocks, split anywhere
+        parts = [_block("chr1", probs[:cut], window=50, chrom_length=200),
+                 _block("chr1", probs[cut:], start=cut, window=50, chrom_length=200)]
+        assert call_sites(parts, threshold=0.5).values.tolist() == whole.values.tolist()
 
 
 def test_bedgraph_track(tmp_path):
