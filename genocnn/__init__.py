@@ -36,6 +36,7 @@ _EXPORTS = {
     "load_model": "checkpoint",
     "predict": "prediction",
     "Motif": "pwm",
+    "trim": "pwm",
     "extract_motifs": "motifs",
     "filter_influence": "motifs",
     "write_motifs": "motif_io",

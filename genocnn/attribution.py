@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from .encode import one_hot
-from .errors import GenocnnError
+from .errors import GenocnnError, check_count
 from .fasta import iter_records
 from .inference import evaluating, predict_logits
 from .models import task_index
@@ -161,6 +161,7 @@ def ism(model, x, task: int | str = 0, batch_size: int = 512) -> np.ndarray:
     -------
     np.ndarray, shape (N, 4, L), float32
     """
+    check_count("batch_size", batch_size)
     return ism_contributions(ism_deltas(model, x, task, batch_size), x)
 
 
@@ -225,6 +226,7 @@ def attribute(
     Attributions
         ``ids``, one-hot ``x`` and contributions ``attr``, both (N, 4, L) float32.
     """
+    check_count("batch_size", batch_size)
     if method not in METHODS:
         raise GenocnnError(f"unknown attribution method {method!r}; use {' or '.join(METHODS)}")
     if isinstance(fasta_or_sequences, torch.Tensor):

@@ -29,3 +29,29 @@ def as_flags(message: str, flags: dict[str, str] | None = None) -> str:
 
     flags = flags or {}
     return re.sub(r"`([a-z][a-z0-9_]*)`", lambda m: flags.get(m[1], "--" + m[1].replace("_", "-")), message)
+
+
+def check_count(name: str, value: object, minimum: int = 1) -> None:
+    """Refuse a count parameter (a batch size, a number of draws) that is not an integer ``>= minimum``.
+
+    ``None`` passes (the caller's default). The message names the parameter as
+    `` `name` ``, which the CLI shows as its flag.
+
+    Examples
+    --------
+    >>> check_count("batch_size", 64)
+    >>> check_count("batch_size", 0)
+    Traceback (most recent call last):
+    ...
+    genocnn.errors.GenocnnError: `batch_size` must be an integer >= 1, got 0
+    """
+    import operator
+
+    if value is None:
+        return
+    try:
+        ok = not isinstance(value, bool) and operator.index(value) >= minimum
+    except TypeError:
+        ok = False
+    if not ok:
+        raise GenocnnError(f"`{name}` must be an integer >= {minimum}, got {value!r}")

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .encode import reverse_complement
+from .errors import check_count
 from .inference import encode_for, evaluating
 from .pwm import UNIFORM_BACKGROUND, Motif
 
@@ -114,6 +115,7 @@ def extract_motifs(
         Motifs named ``filter_<i>`` in filter order; ``extra["filter"]`` is the
         filter index.
     """
+    check_count("batch_size", batch_size)
     x = encode_for(model, sequences)
     counts, sites = filter_site_counts(model, x, threshold, batch_size)
     motifs, skipped = [], {}
@@ -309,5 +311,6 @@ def filter_influence(model, sequences, batch_size: int = 256, per_task: bool = F
     np.ndarray, shape (F,), or (F, T) when ``per_task``
         Larger = the model relies more on that filter for binding calls.
     """
+    check_count("batch_size", batch_size)
     influence = nullification_effects(model, sequences, batch_size=batch_size).influence
     return influence if per_task else influence.mean(axis=1)

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from .batches import codes_one_hot
 from .data import Dataset
 from .encode import MIN_BASE_FRACTION, base_fraction, one_hot
-from .errors import GenocnnError
+from .errors import GenocnnError, check_count
 from .fasta import iter_records
 from .models import ConvNet
 from .inference import predict_logits
@@ -58,6 +58,7 @@ def predict(
     UserWarning
         Once per call, with counts, when sequences were cropped or padded to the model length.
     """
+    check_count("batch_size", batch_size)
     tasks = model.tasks
     ids: list[str] = []
     probs: list[torch.Tensor] = []
@@ -106,6 +107,8 @@ def predict_codes(model: ConvNet, data: Dataset, batch_size: int = 256, block: i
     GenocnnError
         When the sequences' length is not the model's.
     """
+    check_count("batch_size", batch_size)
+    check_count("block", block)
     if data.length != model.length:
         raise GenocnnError(f"the store holds sequences of {data.length} bp, the model reads {model.length} bp; "
                            "build the store again with --length " + str(model.length))

@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 from .atomic import atomic_open, atomic_path
 from .devices import Distributed, resolve_device
 from .encode import fit_length
-from .errors import GenocnnError
+from .errors import GenocnnError, check_count
 from .fasta import DNA_LETTERS, dna_problem, iter_records, read_fasta
 from .genome import UnindexedGenome, open_genome
 from .inference import evaluating, model_device
@@ -211,6 +211,7 @@ def scan(
     >>> block.positions[:3], block.probs.shape
     (array([0, 1, 2]), (71, 1))
     """
+    check_count("batch_size", batch_size)
     _checked(stride, batch_size, chunk_size)
     dev = resolve_device(device) if device is not None else model_device(model)
     bar = tqdm(desc="scanning", unit="bp", unit_scale=True, disable=not progress)
@@ -316,6 +317,7 @@ def scan_genome(
     ``attrs["threshold"]`` and ``attrs["threshold_source"]`` say what was used.
     All files are written atomically: an error part-way leaves none behind.
     """
+    check_count("batch_size", batch_size)
     several = dist is not None and dist.active and torch.distributed.is_initialized()
     rank, world = (dist.rank, dist.world) if several else (0, 1)
     index = task_index(model, task)

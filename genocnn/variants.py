@@ -67,7 +67,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .encode import MIN_BASE_FRACTION, base_fraction
-from .errors import GenocnnError
+from .errors import GenocnnError, check_count
 from .fasta import DNA_LETTERS, dna_problem
 from .genome import chrom_sizes, fetch, open_genome
 from .variant_null import POOL_BP, SnvNull, default_batch_size, score_pairs
@@ -388,6 +388,8 @@ def variant_effects(
         or a character that is not DNA in the genome bases of a window
         (naming the genome, the chromosome and the position).
     """
+    check_count("batch_size", batch_size)
+    check_count("null", null, 0)
     with open_genome(genome) as fa, VcfReader(vcf) as reader:
         tally = Tally(str(vcf), str(genome))
         chunks = [c.table for c in iter_effects(model, reader, fa, tally, null, skip_ref_mismatch, batch_size,
