@@ -10,6 +10,8 @@ runs over it; the script reports
 * false calls per Mbp on the site-free stretch, against the rate asked for;
 * recall of planted sites (a call covering the site) and precision (calls in
   the site stretch covering a planted site);
+* ``summit_bp``: the median distance from a call's summit to the centre of
+  the planted site it covers;
 * the oracle: a scan with the true PWM (best log-odds of both strands at every
   position, hits closer than the motif width merged) at the threshold that
   gives the model's measured false-call rate on the site-free stretch, and its
@@ -179,6 +181,15 @@ def score(intervals: np.ndarray, starts: np.ndarray, width: int, regions: dict,
     }
 
 
+def summit_error(sites: pd.DataFrame, starts: np.ndarray, width: int) -> float:
+    """Median distance (bp) from a call's summit to the centre of the planted site it covers (calls covering one)."""
+    centres = starts + width / 2
+    errors = [np.abs(centres[(starts >= a) & (starts + width <= b)] - summit).min()
+              for a, b, summit in sites[["start", "end", "summit"]].to_numpy()
+              if ((starts >= a) & (starts + width <= b)).any()]
+    return float(np.median(errors)) if errors else np.nan
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True)
@@ -235,11 +246,13 @@ def main() -> None:
     # every PWM score among the top 1 % seen on the free stretch, high to low: over lower thresholds hits
     # merge into long runs and their count falls again, which would mislead the bisection below
     grid = np.unique(free[free >= np.quantile(free, 0.99)])[::-1]
-    rows = [{"asked_fpr": "default", **score(sites[["start", "end"]].to_numpy(), starts, width, regions, planted)}]
+    rows = [{"asked_fpr": "default", **score(sites[["start", "end"]].to_numpy(), starts, width, regions, planted),
+             "summit_bp": summit_error(sites, starts, width)}]
     for rate in args.rates:
         threshold = threshold_for_rate(model.calibration, rate)
         called = genocnn.call_sites(blocks, threshold)
-        rows.append({"asked_fpr": rate, **score(called[["start", "end"]].to_numpy(), starts, width, regions, planted)})
+        rows.append({"asked_fpr": rate, **score(called[["start", "end"]].to_numpy(), starts, width, regions, planted),
+                     "summit_bp": summit_error(called, starts, width)})
     table = pd.DataFrame(rows)
     oracle, cuts = [], []
     for rate in table["false_per_mbp"]:  # the true PWM at the false-call rate the model reached
