@@ -73,6 +73,10 @@ def read_fasta(path: str | os.PathLike, check_duplicates: bool = True) -> Iterat
     """
     path = Path(path)
     if not path.exists():
+        text = str(path)
+        if len(text) > 40 and set(text) <= set(DNA_LETTERS):  # a sequence passed where a file is expected
+            raise GenocnnError(f"{text[:20]}...{text[-10:]} ({len(text)} letters): no such file; to give "
+                               "sequences rather than a FASTA file, pass a list: [seq] or [(id, seq)]")
         raise GenocnnError(f"{path}: no such file")
     if path.is_dir():
         raise GenocnnError(f"{path}: is a directory, expected a FASTA file")
@@ -107,12 +111,22 @@ def read_fasta(path: str | os.PathLike, check_duplicates: bool = True) -> Iterat
 
 
 def iter_records(fasta_or_sequences: str | os.PathLike | Iterable) -> Iterator[tuple[str, str]]:
-    """A FASTA path -> its records; strings -> ``seq0, seq1, ...``; (id, seq) pairs pass through."""
+    """A FASTA path -> its records; strings (or ASCII bytes) -> ``seq0, seq1, ...``; (id, seq) pairs pass
+    through; anything else raises :class:`GenocnnError` naming the item."""
     if isinstance(fasta_or_sequences, (str, os.PathLike)):
         yield from read_fasta(fasta_or_sequences)
         return
     for i, item in enumerate(fasta_or_sequences):
-        yield (f"seq{i}", item) if isinstance(item, str) else (str(item[0]), item[1])
+        if isinstance(item, bytes):
+            item = item.decode("ascii", errors="replace")
+        if isinstance(item, str):
+            yield f"seq{i}", item
+        elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], (str, bytes)):
+            seq = item[1].decode("ascii", errors="replace") if isinstance(item[1], bytes) else item[1]
+            yield str(item[0]), seq
+        else:
+            raise GenocnnError(f"sequence {i + 1}: expected a str or an (id, sequence) pair, got "
+                               f"{type(item).__name__}")
 
 
 def write_fasta(

@@ -260,3 +260,15 @@ def test_unreadable_file_is_a_user_error(tmp_path):
             list(read_fasta(path))
     finally:
         path.chmod(0o644)
+
+
+def test_in_memory_sequences_bytes_pairs_and_mistakes():
+    from genocnn.fasta import iter_records
+
+    assert list(iter_records([b"ACGT", ("x", "GG"), ["y", b"TT"]])) == [("seq0", "ACGT"), ("x", "GG"), ("y", "TT")]
+    with pytest.raises(GenocnnError, match=r"sequence 2: expected a str or an \(id, sequence\) pair, got int"):
+        list(iter_records(["ACGT", 7]))
+    seq = "ACGT" * 50  # a sequence given where a FASTA path is expected: named short, with the way out
+    with pytest.raises(GenocnnError, match=r"^ACGTACGTACGTACGTACGT\.\.\.GTACGTACGT \(200 letters\): no such file; "
+                                           r"to give sequences .* pass a list"):
+        list(iter_records(seq))
