@@ -183,6 +183,7 @@ def gradient_x_input(model, x, task: int | str = 0, batch_size: int = 256, corre
     -------
     np.ndarray, shape (N, 4, L), float32
     """
+    check_count("batch_size", batch_size)
     from captum.attr import Saliency  # imported here so ``import genocnn`` stays light
 
     x = _as_tensor(x)

@@ -147,6 +147,8 @@ def train(
         raise GenocnnError(f"--epochs must be >= 1, got {epochs}")
     _check_seed(seed)
     held = [[c.strip() for c in (names or "").split(",") if c.strip()] for names in (valid_chroms, test_chroms)]
+    last = Path(out) / "last.pt"
+    before = last.stat().st_mtime_ns if last.is_file() else None  # an old run's (--force), or this one's (--resume)
     try:
         run = run_training(
             pos, neg, out, config, epochs, seed, device, progress=not quiet,
@@ -155,7 +157,10 @@ def train(
             valid_chroms=held[0], test_chroms=held[1], store=store,
         )
     except KeyboardInterrupt:
-        if Distributed().is_main and (Path(out) / "last.pt").is_file():
+        if not Distributed().is_main:
+            raise typer.Exit(130) from None  # rank 0 says what is left
+        saved = last.is_file() and (resume is not None or last.stat().st_mtime_ns != before)
+        if saved:  # not the old run's last.pt that --force had yet to clear
             typer.echo(f"genocnn: interrupted; the finished epochs are kept: continue with "
                        f"`genocnn train --resume {out}`", err=True)
             raise typer.Exit(130) from None
@@ -311,12 +316,11 @@ def simulate(
     tfs: Optional[str] = typer.Option(None, "--tfs", help="Comma-separated TFs: multi-task data (seqs.fa + labels.tsv, --n sequences, 0-3 sites each) instead of pos/neg."),
 ) -> None:
     """Make labelled example data by planting real JASPAR motifs in random background."""
-    from .rundir import RUN_FILES
     from .simulation import DEFAULT_DECOYS, simulate_multitask
     from .simulation import simulate as run_simulation
 
     _check_seed(seed)
-    run_files = [name for name in RUN_FILES if (out / name).exists()]
+    run_files = [name for name in ("model.pt", "last.pt", "run.json") if (out / name).exists()]
     if run_files:
         raise GenocnnError(f"--out {out} holds a training run ({', '.join(run_files)}); write the data to another folder")
     if tfs is not None:

@@ -184,7 +184,7 @@ def _sniff_format(text: str, path) -> str:
         return "transfac"
     raise GenocnnError(
         f"{path}: cannot tell the motif format ({', '.join(FORMATS)} are read): no MEME header, "
-        "no '>' record line, no TRANSFAC P0 row"
+        "no '>' record line, no TRANSFAC P0 row (the Python API's read_motifs also takes format=)"
     )
 
 

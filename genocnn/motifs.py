@@ -171,6 +171,7 @@ def nullification_effects(model, sequences, labels=None, batch_size: int = 256) 
     -------
     NullificationEffects
     """
+    check_count("batch_size", batch_size)
     x = encode_for(model, sequences)
     n_filters = model.first_conv.out_channels
     y = None if labels is None else torch.as_tensor(np.asarray(labels, dtype=np.float32))

@@ -157,9 +157,8 @@ def _block(engine: Engine, chunk: _Chunk, probs: np.ndarray, strand: np.ndarray)
 
 
 def _checked(stride: int, batch_size: int, chunk_size: int | None) -> None:
-    for name, value in {"stride": stride, "batch_size": batch_size, "chunk_size": chunk_size or 1}.items():
-        if value < 1:
-            raise GenocnnError(f"scan: {name} must be at least 1, got {value}")
+    for name, value in {"stride": stride, "batch_size": batch_size, "chunk_size": chunk_size}.items():
+        check_count(name, value)
 
 
 def scan(
@@ -211,7 +210,6 @@ def scan(
     >>> block.positions[:3], block.probs.shape
     (array([0, 1, 2]), (71, 1))
     """
-    check_count("batch_size", batch_size)
     _checked(stride, batch_size, chunk_size)
     dev = resolve_device(device) if device is not None else model_device(model)
     bar = tqdm(desc="scanning", unit="bp", unit_scale=True, disable=not progress)
@@ -317,7 +315,7 @@ def scan_genome(
     ``attrs["threshold"]`` and ``attrs["threshold_source"]`` say what was used.
     All files are written atomically: an error part-way leaves none behind.
     """
-    check_count("batch_size", batch_size)
+    _checked(stride, batch_size, None)
     several = dist is not None and dist.active and torch.distributed.is_initialized()
     rank, world = (dist.rank, dist.world) if several else (0, 1)
     index = task_index(model, task)

@@ -13,9 +13,9 @@ the sites do not depend on the chunk size. Runs whose windows overlap are one
 site too, so no two sites overlap. Each site reports its summit: the centre of
 its run of windows (of the stronger run when runs merge). Over a site the scores
 form a plateau about as wide as the model's window, and on a plateau of
-near-saturated probabilities the single best window falls anywhere: on a
-simulated genome (22 sites, the CTCF model of the demo) the best window's
-centre lay a median 60 bp from the planted site, the run's centre 1.5 bp.
+near-saturated probabilities the single best window falls anywhere: on the
+simulated chromosome of ``bench/sites.py`` (CTCF) the best window's centre
+lay a median 62.5 bp from the planted site, the run's centre 6 bp.
 Windows without a score (NaN: mostly N or padding, see
 :func:`~genocnn.scanning.scan`) are never part of a site.
 :func:`call_sites` does the same for a whole stream, :func:`write_bed` writes

@@ -30,7 +30,7 @@ import pandas as pd
 from .atomic import atomic_dir, atomic_open, atomic_path
 from .attribution import ism
 from .encode import one_hot
-from .errors import GenocnnError
+from .errors import GenocnnError, check_count
 from .genome import open_genome
 from .logos import draw_contributions
 from .variants import QUANTITIES, Chunk, Tally, default_batch_size, empty_table, iter_effects
@@ -133,7 +133,7 @@ def plot_variant_logos(ref_attr: np.ndarray, alt_attr: np.ndarray, lefts: tuple[
 
 
 #: The names :func:`_draw_top` gives its logos (rank, variant); others in the folder are the user's.
-LOGO_NAME = re.compile(r"\d{2,}_.+\.png")
+LOGO_NAME = re.compile(r"\d{2,}_[\w.-]+_\d+_[\w.-]+_[\w.-]+\.png", re.ASCII)  # NN_chrom_pos_ref_alt.png
 
 
 def _draw_top(model, items: list[_Top], folder: Path, batch_size: int) -> list[Path]:
@@ -207,6 +207,9 @@ def write_variant_effects(
         As :func:`~genocnn.variants.variant_effects`; also when the logo
         folder's path is a regular file (before anything is scored).
     """
+    check_count("batch_size", batch_size)
+    check_count("null", null, 0)
+    check_count("top", top, 0)
     tasks = model.tasks
     quantities = list(QUANTITIES) + (["pvalue"] if null else [])
     info = info_lines({info_key(q, t): _DESCRIPTIONS[q].format(t=t) for q in quantities for t in tasks})

@@ -25,6 +25,12 @@ def test_counts_are_checked_at_the_api(tiny_run, tiny_fastas):
             genocnn.predict(model, pos, batch_size=bad)
         with pytest.raises(genocnn.GenocnnError, match=r"`batch_size` must be an integer >= 1"):
             genocnn.extract_motifs(model, pos, batch_size=bad)
-    with pytest.raises(genocnn.GenocnnError, match=r"`null` must be an integer >= 0, got -1"):
-        genocnn.variant_effects(model, "calls.vcf", "genome.fa", null=-1)
+    x = genocnn.one_hot(["ACGT" * 30], length=model.length)
+    for call in (genocnn.gradient_x_input, genocnn.nullification_effects, genocnn.ism):
+        with pytest.raises(genocnn.GenocnnError, match=r"`batch_size` must be an integer >= 1, got 0"):
+            call(model, x, batch_size=0)
+    for call in (genocnn.variant_effects, genocnn.write_variant_effects):
+        with pytest.raises(genocnn.GenocnnError, match=r"`null` must be an integer >= 0, got -1"):
+            call(model, "calls.vcf", "genome.fa", *(["e.tsv"] if call is genocnn.write_variant_effects else []),
+                 null=-1)
     assert len(genocnn.predict(model, pos, batch_size=7)) == len(list(genocnn.read_fasta(pos)))

@@ -32,6 +32,7 @@ import genocnn.attribution_files
 import genocnn.cli
 import genocnn.export
 import genocnn.fit
+import genocnn.training
 from genocnn.cli import app
 from genocnn.errors import GenocnnError
 from genocnn.rundir import LOCK_FILE, RunLock
@@ -533,3 +534,18 @@ def test_interrupted_training_says_how_to_resume(train_args, tmp_path, monkeypat
     result = cli("train", "--resume", run, "--quiet")
     assert result.exit_code == 0, result.stderr
     assert pd.read_csv(run / "history.tsv", sep="\t")["epoch"].tolist() == [1, 2, 3, 4]
+
+
+def test_interrupted_force_before_its_first_epoch_gives_no_resume_hint(train_args, tmp_path, monkeypatch):
+    """`train --force` over an old run, stopped while loading data: the old run's last.pt is no run to resume."""
+    run = tmp_path / "run"
+    assert cli(*train_args, "--out", run, "--epochs", 2).exit_code == 0
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(genocnn.training, "load_dataset", interrupted)
+    result = cli(*train_args, "--out", run, "--force", "--epochs", 5)
+    assert result.exit_code == 130
+    assert result.stderr.strip().splitlines() == ["genocnn: interrupted; nothing half-written was left"]
+    assert pd.read_csv(run / "history.tsv", sep="\t")["epoch"].tolist() == [1, 2]  # the old run, untouched

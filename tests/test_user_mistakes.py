@@ -275,6 +275,8 @@ def test_simulate_refuses_to_write_into_a_run(cli_run, tmp_path):
                       "model.pt")
     assert {p.name: p.stat().st_mtime_ns for p in cli_run.iterdir()} == before
     again = tmp_path / "sim"
+    again.mkdir()
+    (again / "config.yaml").write_text("model: {}\n")  # the user's own config beside the data is no run
     for _ in range(2):  # a simulation folder may be written again
         assert cli("simulate", "--out", again, "--tf", "GATA1", "--n", 10, "--length", 50).exit_code == 0
 
@@ -292,4 +294,4 @@ def test_motifs_db_in_no_known_format(cli_run, tiny_fastas, tmp_path):
     db.write_text("motifs:\n  - CTCF\n")
     err = assert_user_error(cli("motifs", cli_run, tiny_fastas[0], "--out", tmp_path / "m", "--db", db), db,
                             [tmp_path / "m"])
-    assert "format=" not in err and "meme" in err
+    assert "no MEME header" in err and "meme, jaspar" in err

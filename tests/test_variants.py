@@ -461,12 +461,14 @@ def test_cli_logo_folder_keeps_foreign_files_drops_old_logos_and_refuses_a_file(
     folder = tmp_path / "effects_logos"
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
+    (folder / "2024_summary.png").write_bytes(b"mine too")  # a rank-like name that is not a variant logo
     (folder / "plots").mkdir()
     for top in (2, 2, 1):  # a later run replaces the earlier run's ranked logos, keeps the rest
         result = cli(tiny_run.run_dir, "--vcf", vcf, "--genome", genome["path"], "--out", out, "--top", top)
         assert result.exit_code == 0, result.output
         assert (folder / "notes.txt").read_text() == "mine" and (folder / "plots").is_dir()
-        assert [p.name[:3] for p in sorted(folder.glob("*.png"))] == ["01_", "02_"][:top]
+        assert (folder / "2024_summary.png").read_bytes() == b"mine too"
+        assert [p.name[:3] for p in sorted(folder.glob("0*.png"))] == ["01_", "02_"][:top]
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
     taken = tmp_path / "other_logos"
     taken.write_text("a file, not a folder")
