@@ -77,7 +77,7 @@ def predict(
             bar.update(len(batch))
     values = torch.cat(probs).numpy() if probs else torch.zeros(0, len(tasks)).numpy()
     table = pd.DataFrame(values, columns=tasks)
-    table.insert(0, "id", ids)
+    table.insert(0, "id", pd.Series(ids, dtype=object))  # object even when empty
     table["mostly_n"] = np.array(mostly_n, dtype=bool)
     if cropped or padded:
         warnings.warn(f"{cropped} of {len(ids)} sequences were centre-cropped and {padded} zero-padded to the "

@@ -36,3 +36,9 @@ def test_plain_strings_lowercase_and_n(tiny_run):
     assert table["id"].tolist() == ["seq0", "seq1", "seq2"]
     assert table["mostly_n"].tolist() == [False, False, True]
     assert table["bound"][0] == pytest.approx(table["bound"][1], abs=1e-6)
+
+
+def test_no_sequences_give_an_empty_table_of_the_same_columns(tiny_run):
+    empty, one = predict(tiny_run.model, []), predict(tiny_run.model, [("x", "ACGT" * 10)])
+    assert list(empty.columns) == list(one.columns) and len(empty) == 0
+    assert empty.dtypes.to_dict() == one.dtypes.to_dict()  # ids are strings, not floats
