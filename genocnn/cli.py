@@ -29,6 +29,13 @@ app = typer.Typer(
 FLAGS = {"overrides": "--set"}
 
 
+def _main_rank() -> bool:
+    """Rank 0 of a torchrun job, or no job at all (read from the environment: no torch import)."""
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
 def _user_errors(command):
     """Turn GenocnnError into one stderr line (parameter names as flags) and exit status 2."""
 
@@ -37,10 +44,12 @@ def _user_errors(command):
         try:
             return command(*args, **kwargs)
         except GenocnnError as exc:
-            typer.echo(f"genocnn: error: {as_flags(str(exc), FLAGS)}", err=True)
+            if _main_rank():  # under torchrun every rank meets the same mistake: rank 0 says it
+                typer.echo(f"genocnn: error: {as_flags(str(exc), FLAGS)}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through main(): temporary outputs are already removed
-            typer.echo("genocnn: interrupted; nothing half-written was left", err=True)
+            if _main_rank():
+                typer.echo("genocnn: interrupted; nothing half-written was left", err=True)
             raise typer.Exit(130) from None
 
     return wrapper
@@ -157,7 +166,7 @@ def train(
             valid_chroms=held[0], test_chroms=held[1], store=store,
         )
     except KeyboardInterrupt:
-        if not Distributed().is_main:
+        if not _main_rank():
             raise typer.Exit(130) from None  # rank 0 says what is left
         saved = last.is_file() and (resume is not None or last.stat().st_mtime_ns != before)
         if saved:  # not the old run's last.pt that --force had yet to clear

@@ -435,8 +435,10 @@ def interval_windows(fa, bed: str | os.PathLike, read: BedRead, length: int, ski
     padded = repeated = 0
     lines: dict[str, int] = {}
     for iv in read.intervals:
-        a, b = centre_window(iv.start, iv.end, iv.summit, length)
-        name = f"{iv.chrom}:{a}-{b}"
+        size = len(fa[iv.chrom])  # an interval past the chromosome's end is centred on its part inside
+        summit = iv.summit if iv.summit is None or iv.start + iv.summit < size else size - 1 - iv.start
+        a, b = centre_window(iv.start, min(iv.end, size), summit, length)
+        name = f"{iv.chrom}:{max(a, 0)}-{min(b, size)}"  # the window's bases in the chromosome
         first = lines.setdefault(name, iv.line)
         if first != iv.line:
             if not skip_bad:
@@ -444,7 +446,7 @@ def interval_windows(fa, bed: str | os.PathLike, read: BedRead, length: int, ski
                                    "(same interval or same centre; `skip_bad` drops such lines)")
             repeated += 1
             continue
-        padded += a < 0 or b > len(fa[iv.chrom])
+        padded += a < 0 or b > size
         ids.append(name)
         chroms.append(iv.chrom)
         starts.append(a)
@@ -455,7 +457,7 @@ def interval_windows(fa, bed: str | os.PathLike, read: BedRead, length: int, ski
     beyond = _past_end(read.intervals, {c: len(fa[c]) for c in {iv.chrom for iv in read.intervals}})
     if beyond:
         notes.append(f"{bed}: {beyond[0]} interval(s) end past their chromosome's end (first: {beyond[1]}); "
-                     "kept, their windows padded with N where they run off")
+                     "kept, their windows centred on the part inside the chromosome")
     if padded:
         notes.append(f"{bed}: {padded} window(s) run off a chromosome end and were padded with N")
     if repeated:
@@ -471,7 +473,9 @@ def peak_windows(
     Returns
     -------
     Windows
-        One window per usable interval, in file order, ids ``chrom:start-end``.
+        One window per usable interval, in file order, ids ``chrom:start-end``
+        (the window's bases within the chromosome: shorter than ``length``
+        where the window runs off an end and is padded with N).
     """
     with open_genome(genome) as fa:
         read = read_bed(bed, chrom_sizes(fa), skip_bad, genome=str(genome))

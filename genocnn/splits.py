@@ -104,7 +104,8 @@ def split_indices(y: torch.Tensor, valid_fraction: float, test_fraction: float, 
     return Split(train, valid, test)
 
 
-def _check_chroms(known: set[str], valid_chroms: Sequence[str], test_chroms: Sequence[str]) -> None:
+def check_chroms(known: set[str], valid_chroms: Sequence[str], test_chroms: Sequence[str]) -> None:
+    """Refuse held-out chromosome names the genome lacks, or one given for both validation and test."""
     for flag, given in (("`valid_chroms`", valid_chroms), ("`test_chroms`", test_chroms)):
         unknown = [c for c in given if c not in known]
         if unknown:
@@ -172,7 +173,7 @@ def chrom_split(
     >>> s.train.tolist(), s.valid.tolist(), s.test.tolist()
     ([0, 1], [2, 3], [4, 5])
     """
-    _check_chroms(set(known if known is not None else chroms), valid_chroms, test_chroms)
+    check_chroms(set(known if known is not None else chroms), valid_chroms, test_chroms)
     rng = np.random.default_rng(seed)
     labels = _strata(y)
     row_chroms = np.asarray(chroms, dtype=object)

@@ -29,13 +29,14 @@ from .batches import codes_one_hot, positive_weights_of, split_labels
 from .data import Dataset, GenomeData, drop_pages, gather_rows, labels_to_float, load_bed, load_labelled, load_pos_neg
 from .devices import Distributed, cpu_threads, resolve_device
 from .errors import GenocnnError
+from .genome import chrom_sizes, open_genome
 from .fit import batch_and_lr, eval_batch_size, fit, seed_everything
 from .inference import evaluating, predict_logits
 from .metrics import evaluate
 from .models import ConvNet, build_model
 from .rundir import (LOCK_FILE, RunLock, check_out, check_recorded_inputs, check_resumed_config, claim,
                      recorded_inputs, recorded_run)
-from .splits import Split, chrom_split, split_indices
+from .splits import Split, check_chroms, chrom_split, split_indices
 from .store import open_store, store_for
 
 #: ``train --fasta --labels`` with a FASTA larger than this (bytes, about the bases) builds or reuses a
@@ -339,6 +340,9 @@ def prepare_run(
         cpu_threads(share=dist.world)  # every core we were given
     if (valid_chroms or test_chroms) and inputs.get("bed") is None:
         raise GenocnnError("`valid_chroms`/`test_chroms` need `bed`/`genome` data (chromosome positions)")
+    if (valid_chroms or test_chroms) and inputs.get("genome") is not None:  # before any genome work
+        with open_genome(inputs["genome"]) as fa:
+            check_chroms(set(chrom_sizes(fa)), valid_chroms, test_chroms)
     cache = run_dir.with_name(run_dir.name + ".store")
     data, peaks = load_dataset(cfg, **inputs, negatives=negatives, skip_bad=skip_bad, dist=dist, cache=cache)
     cfg = cfg.replace(data={"length": data.length})

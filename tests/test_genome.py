@@ -436,18 +436,21 @@ def test_empty_interval_is_refused_or_skipped_and_counted(genome, tmp_path):
     assert read.first_problem.startswith("line 2: empty interval")
 
 
-def test_interval_past_the_chromosome_end_is_kept_padded_and_noted(genome, tmp_path):
+def test_interval_past_the_chromosome_end_is_centred_inside_padded_and_noted(genome, tmp_path):
     end = SIZES["chr2"]
     bed = tmp_path / "edge.bed"
     bed.write_text(f"chr1\t1000\t1100\nchr2\t{end - 50}\t{end + 150}\nchr2\t{end - 1000}\t{end + 10}\n")
+    bed.write_text(bed.read_text() + f"chr2\t{end - 10}\t{end + 5000}\n")  # its midpoint lies past the end
     windows = peak_windows(bed, genome["fasta"], 200)
-    assert windows.ids[1] == f"chr2:{end - 50}-{end + 150}"
-    assert windows.sequences[1] == genome["text"]["chr2"][-50:] + "N" * 150
-    assert windows.sequences[2] == genome["text"]["chr2"][end - 595 : end - 395]  # window inside: not padded
+    # centred on the part inside (end - 50 .. end); the id names the window's bases in the chromosome
+    assert windows.ids[1] == f"chr2:{end - 125}-{end}"
+    assert windows.sequences[1] == genome["text"]["chr2"][-125:] + "N" * 75
+    assert windows.sequences[2] == genome["text"]["chr2"][end - 600 : end - 400]  # window inside: not padded
+    assert windows.ids[3] == f"chr2:{end - 105}-{end}" and windows.sequences[3].count("N") == 95
     assert windows.notes == [
-        f"{bed}: 2 interval(s) end past their chromosome's end (first: line 2: chr2 {end - 50}-{end + 150}, "
-        f"chr2 is {end} bp); kept, their windows padded with N where they run off",
-        f"{bed}: 1 window(s) run off a chromosome end and were padded with N",
+        f"{bed}: 3 interval(s) end past their chromosome's end (first: line 2: chr2 {end - 50}-{end + 150}, "
+        f"chr2 is {end} bp); kept, their windows centred on the part inside the chromosome",
+        f"{bed}: 2 window(s) run off a chromosome end and were padded with N",
     ]
 
 
@@ -527,3 +530,20 @@ def test_train_and_predict_on_a_genome(genome, tmp_path):
     assert len(pd.read_csv(preds, sep="\t")) == len(genome["peaks"])
     both = cli("predict", run, genome["fasta"], "--bed", genome["bed"], "--genome", genome["fasta"], "--out", preds)
     assert both.exit_code == 2 and "either" in both.stderr
+
+
+def test_unknown_held_out_chromosome_is_refused_before_any_genome_work(genome, tmp_path, monkeypatch):
+    import genocnn.training
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data were loaded (negatives drawn) before the names were checked")
+
+    monkeypatch.setattr(genocnn.training, "load_dataset", no_data)
+    args = ["train", "--bed", genome["bed"], "--genome", genome["fasta"], "--out", tmp_path / "run",
+            "--config", genome["config"], "--set", "training.epochs=1", "--device", "cpu", "--quiet"]
+    for held, needle in ((["--valid-chroms", "chr2,chrQ"], "--valid-chroms: unknown chromosome(s) chrQ"),
+                         (["--valid-chroms", "chr2", "--test-chroms", "chr2"], "in both --valid-chroms")):
+        result = cli(*args, *held)
+        assert result.exit_code == 2 and result.stderr.strip().splitlines() == [
+            next(line for line in result.stderr.splitlines() if needle in line)], result.stderr
+        assert not (tmp_path / "run").exists()

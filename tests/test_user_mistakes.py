@@ -295,3 +295,11 @@ def test_motifs_db_in_no_known_format(cli_run, tiny_fastas, tmp_path):
     err = assert_user_error(cli("motifs", cli_run, tiny_fastas[0], "--out", tmp_path / "m", "--db", db), db,
                             [tmp_path / "m"])
     assert "no MEME header" in err and "meme, jaspar" in err
+
+
+def test_under_torchrun_only_rank_0_reports_a_mistake(cli_run, tmp_path, monkeypatch):
+    missing = tmp_path / "nosuch.fa"
+    for rank, lines in (("1", 0), ("0", 1)):
+        monkeypatch.setenv("RANK", rank)
+        result = cli("scan", cli_run, missing, "--out", tmp_path / "s.bed", "--quiet")
+        assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == lines, result.stderr
