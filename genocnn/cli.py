@@ -144,7 +144,6 @@ def train(
     store: Optional[Path] = typer.Option(None, "--store", help="A store made by `genocnn prepare`, instead of input files."),
 ) -> None:
     """Train a binding model; writes model.pt, last.pt, config.yaml, history.tsv, metrics.json, run.json."""
-    from .devices import Distributed
     from .training import train as run_training
 
     if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
@@ -174,7 +173,7 @@ def train(
                        f"`genocnn train --resume {out}`", err=True)
             raise typer.Exit(130) from None
         raise
-    if Distributed().is_main:
+    if _main_rank():
         typer.echo(run.stopping)
         per_task = run.metrics["tasks"]
         if len(per_task) > 1:

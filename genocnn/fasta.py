@@ -117,13 +117,11 @@ def iter_records(fasta_or_sequences: str | os.PathLike | Iterable) -> Iterator[t
         yield from read_fasta(fasta_or_sequences)
         return
     for i, item in enumerate(fasta_or_sequences):
-        if isinstance(item, bytes):
-            item = item.decode("ascii", errors="replace")
-        if isinstance(item, str):
-            yield f"seq{i}", item
-        elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], (str, bytes)):
-            seq = item[1].decode("ascii", errors="replace") if isinstance(item[1], bytes) else item[1]
-            yield str(item[0]), seq
+        name, seq = item if isinstance(item, (tuple, list)) and len(item) == 2 else (f"seq{i}", item)
+        if isinstance(seq, bytes):
+            seq = seq.decode("ascii", errors="replace")
+        if isinstance(seq, str):
+            yield str(name), seq
         else:
             raise GenocnnError(f"sequence {i + 1}: expected a str or an (id, sequence) pair, got "
                                f"{type(item).__name__}")

@@ -98,12 +98,9 @@ def read_label_codes(path: str | os.PathLike) -> LabelTable:
                 blocks.append(block)
     except pd.errors.ParserWarning:
         raise GenocnnError(f"{path}: {_long_row(path, len(header))}") from None
-    except pd.errors.ParserError as exc:
-        if "Expected" in str(exc) and header:  # "Expected 3 fields in line 6, saw 4": a long row further down
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        if isinstance(exc, pd.errors.ParserError) and "Expected" in str(exc) and header:  # a long row further down
             raise GenocnnError(f"{path}: {_long_row(path, len(header))}") from None
-        detail = str(exc).strip().splitlines()[0]
-        raise GenocnnError(f"{path}: not a readable tab-separated labels file: {detail}") from None
-    except (pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GenocnnError(f"{path}: not a readable tab-separated labels file: {detail}") from None
     if len(columns) < 2:

@@ -312,6 +312,5 @@ def filter_influence(model, sequences, batch_size: int = 256, per_task: bool = F
     np.ndarray, shape (F,), or (F, T) when ``per_task``
         Larger = the model relies more on that filter for binding calls.
     """
-    check_count("batch_size", batch_size)
     influence = nullification_effects(model, sequences, batch_size=batch_size).influence
     return influence if per_task else influence.mean(axis=1)

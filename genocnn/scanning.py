@@ -315,7 +315,6 @@ def scan_genome(
     ``attrs["threshold"]`` and ``attrs["threshold_source"]`` say what was used.
     All files are written atomically: an error part-way leaves none behind.
     """
-    _checked(stride, batch_size, None)
     several = dist is not None and dist.active and torch.distributed.is_initialized()
     rank, world = (dist.rank, dist.world) if several else (0, 1)
     index = task_index(model, task)
